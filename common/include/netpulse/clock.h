@@ -1,0 +1,3 @@
+#ifndef NP_COMMON_CLOCK_H
+#define NP_COMMON_CLOCK_H
+#endif

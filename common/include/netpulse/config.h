@@ -1,0 +1,3 @@
+#ifndef NP_COMMON_CONFIG_H
+#define NP_COMMON_CONFIG_H
+#endif

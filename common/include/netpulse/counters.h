@@ -1,0 +1,3 @@
+#ifndef NP_COMMON_COUNTERS_H
+#define NP_COMMON_COUNTERS_H
+#endif

@@ -1,0 +1,3 @@
+#ifndef NP_COMMON_SPOOL_H
+#define NP_COMMON_SPOOL_H
+#endif

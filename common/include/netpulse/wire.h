@@ -1,0 +1,3 @@
+#ifndef NP_COMMON_WIRE_H
+#define NP_COMMON_WIRE_H
+#endif

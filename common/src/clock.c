@@ -1,0 +1,1 @@
+#include "netpulse/clock.h"

@@ -1,0 +1,1 @@
+#include "netpulse/units.h"

@@ -1,0 +1,38 @@
+#!/bin/sh
+# Installs every Debian package netpulse needs to build, run and test.
+# Idempotent and non-interactive: does nothing when everything is present.
+set -eu
+
+PACKAGES="
+build-essential cmake pkg-config clang libclang-rt-14-dev
+libuv1-dev libsnmp-dev libpcap-dev librrd-dev libcurl4-openssl-dev
+libh2o-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
+libinih-dev libjansson-dev libssl-dev zlib1g-dev
+snmpd snmp snmpsim rrdtool rrdcached sqlite3 python3-aiosmtpd
+iproute2 curl openssl procps
+"
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+    *"ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+
+echo "deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
