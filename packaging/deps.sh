@@ -7,9 +7,10 @@ PACKAGES="
 build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libsnmp-dev libpcap-dev librrd-dev libcurl4-openssl-dev
 libh2o-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-libinih-dev libjansson-dev libssl-dev zlib1g-dev
+libinih-dev libjansson-dev libssl-dev zlib1g-dev libcsv-dev
 snmpd snmp snmpsim rrdtool rrdcached sqlite3 python3-aiosmtpd
 iproute2 curl openssl procps
+tshark softflowd
 "
 
 missing=""
@@ -33,6 +34,10 @@ fi
 
 echo "deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+# tshark's wireshark-common asks whether non-root users may capture; answer no
+# before apt sees the question (tests only read files).
+echo "wireshark-common wireshark-common/install-setuid boolean false" |
+    $SUDO debconf-set-selections
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,231 @@
+#include "flow_agg.h"
+
+#include "netpulse/err.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const dir_names[NP_DIR_COUNT] = {
+    [NP_DIR_IN] = "in",
+    [NP_DIR_OUT] = "out",
+    [NP_DIR_INTERNAL] = "internal",
+    [NP_DIR_EXTERNAL] = "external",
+};
+
+const char *np_flow_dir_name(enum np_flow_dir dir)
+{
+    return (unsigned)dir < NP_DIR_COUNT ? dir_names[dir] : "external";
+}
+
+void np_addr_mask(uint8_t family, const uint8_t *addr, unsigned len, uint8_t *out)
+{
+    unsigned bytes = family == 4 ? 4 : 16;
+    memset(out, 0, 16);
+    for (unsigned i = 0; i < bytes; i++) {
+        if (len >= (i + 1) * 8) {
+            out[i] = addr[i];
+        } else if (len > i * 8) {
+            out[i] = (uint8_t)(addr[i] & (0xffu << (8 - (len - i * 8))));
+        }
+    }
+}
+
+int np_prefix_parse(const char *text, struct np_prefix *out)
+{
+    char buf[64];
+    size_t n = strlen(text);
+    if (n == 0 || n >= sizeof buf) {
+        return NP_ECONFIG;
+    }
+    memcpy(buf, text, n + 1);
+    char *slash = strchr(buf, '/');
+    long len = -1;
+    if (slash) {
+        *slash = '\0';
+        char *end = NULL;
+        errno = 0;
+        len = strtol(slash + 1, &end, 10);
+        if (errno != 0 || end == slash + 1 || *end != '\0' || len < 0) {
+            return NP_ECONFIG;
+        }
+    }
+    uint8_t addr[16] = {0};
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        out->family = 4;
+        if (len > 32) {
+            return NP_ECONFIG;
+        }
+        out->len = (uint8_t)(len < 0 ? 32 : len);
+    } else if (inet_pton(AF_INET6, buf, addr) == 1) {
+        out->family = 6;
+        if (len > 128) {
+            return NP_ECONFIG;
+        }
+        out->len = (uint8_t)(len < 0 ? 128 : len);
+    } else {
+        return NP_ECONFIG;
+    }
+    np_addr_mask(out->family, addr, out->len, out->addr);
+    return 0;
+}
+
+bool np_prefix_match(const struct np_prefix *p, uint8_t family, const uint8_t *addr)
+{
+    if (p->family != family) {
+        return false;
+    }
+    unsigned full = p->len / 8u, rest = p->len % 8u;
+    if (memcmp(p->addr, addr, full) != 0) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    uint8_t m = (uint8_t)(0xffu << (8 - rest));
+    return (addr[full] & m) == p->addr[full];
+}
+
+bool np_flow_agg_is_local(const struct np_flow_agg *agg, uint8_t family, const uint8_t *addr)
+{
+    for (size_t i = 0; i < agg->cfg.n_local; i++) {
+        if (np_prefix_match(&agg->cfg.local[i], family, addr)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+enum np_flow_dir np_flow_agg_direction(const struct np_flow_agg *agg, const struct np_flow_key *key)
+{
+    bool s = np_flow_agg_is_local(agg, key->family, key->src);
+    bool d = np_flow_agg_is_local(agg, key->family, key->dst);
+    if (s && d) {
+        return NP_DIR_INTERNAL;
+    }
+    if (s) {
+        return NP_DIR_OUT;
+    }
+    if (d) {
+        return NP_DIR_IN;
+    }
+    return NP_DIR_EXTERNAL;
+}
+
+int np_flow_agg_new(const struct np_flow_agg_config *cfg, struct np_flow_agg **out)
+{
+    *out = NULL;
+    if (cfg->sample == 0 || cfg->max_flows == 0 || (cfg->n_local > 0 && !cfg->local)) {
+        return -EINVAL;
+    }
+    struct np_flow_agg *agg = calloc(1, sizeof *agg);
+    if (!agg) {
+        return -ENOMEM;
+    }
+    int rc = np_flow_table_new(cfg->max_flows, &agg->table);
+    if (rc != 0) {
+        free(agg);
+        return rc;
+    }
+    agg->cfg = *cfg;
+    agg->rng = 0x2545f4914f6cdd1dull; /* fixed: offline runs are reproducible */
+    *out = agg;
+    return 0;
+}
+
+void np_flow_agg_free(struct np_flow_agg *agg)
+{
+    if (!agg) {
+        return;
+    }
+    np_flow_table_free(agg->table);
+    free(agg);
+}
+
+void np_flow_agg_reset(struct np_flow_agg *agg)
+{
+    memset(&agg->stats, 0, sizeof agg->stats);
+    np_flow_table_clear(agg->table);
+}
+
+static inline void add(struct np_flow_counter *c, uint64_t packets, uint64_t bytes)
+{
+    c->packets += packets;
+    c->bytes += bytes;
+}
+
+/* Random 1-in-N (xorshift64*): unlike every-Nth, it cannot lock onto a
+ * periodic traffic pattern. */
+static bool sampled_out(struct np_flow_agg *agg)
+{
+    if (agg->cfg.sample <= 1) {
+        return false;
+    }
+    uint64_t x = agg->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    agg->rng = x;
+    return ((x * 0x2545f4914f6cdd1dull) >> 32) % agg->cfg.sample != 0;
+}
+
+void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                        uint32_t caplen, uint32_t wire_len)
+{
+    struct np_flow_stats *st = &agg->stats;
+    if (st->total.packets == 0 || ts_us < st->first_us) {
+        st->first_us = ts_us;
+    }
+    if (ts_us > st->last_us) {
+        st->last_us = ts_us;
+    }
+    add(&st->total, 1, wire_len);
+    if (sampled_out(agg)) {
+        return;
+    }
+    add(&st->sampled, 1, wire_len);
+    const uint64_t n = agg->cfg.sample;
+    const uint64_t bytes = (uint64_t)wire_len * n;
+
+    struct np_pkt pkt;
+    enum np_pkt_status status = np_pkt_decode(dlt, data, caplen, wire_len, &pkt);
+    add(&st->vlan[pkt.key.vlan == NP_VLAN_NONE ? NP_VLAN_SLOTS - 1 : pkt.key.vlan], n, bytes);
+    if (pkt.flags & NP_PKT_F_L3) {
+        /* Counted by IP version and protocol even when the L4 header is bad:
+         * the IP header was sound, and that is what those totals describe. */
+        add(pkt.key.family == 4 ? &st->ipv4 : &st->ipv6, n, bytes);
+        add(&st->proto[pkt.key.proto], n, bytes);
+    }
+    if (status == NP_PKT_NOT_IP) {
+        add(&st->not_ip, n, bytes);
+        return;
+    }
+    if (status != NP_PKT_OK) {
+        add(&st->drop[status], n, bytes);
+        return;
+    }
+    if (pkt.flags & NP_PKT_F_FRAG) {
+        bool first = (pkt.flags & NP_PKT_F_FRAG_FIRST) != 0;
+        bool resolved = np_frag_resolve(&agg->frag, &pkt, ts_us);
+        if (first && resolved) {
+            st->frag_first++;
+        } else if (!first) {
+            if (resolved) {
+                st->frag_matched++;
+            } else {
+                st->frag_unmatched++;
+            }
+        }
+    }
+    add(&st->dir[np_flow_agg_direction(agg, &pkt.key)], n, bytes);
+    struct np_flow *f = np_flow_table_upsert(agg->table, &pkt.key);
+    if (f->packets == 0) {
+        f->first_us = ts_us;
+    }
+    f->packets += n;
+    f->bytes += bytes;
+    f->last_us = ts_us;
+    add(&st->app[f->app], n, bytes);
+}

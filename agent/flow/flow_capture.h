@@ -1,0 +1,61 @@
+/* flow_capture: the libpcap adapter (the only file that includes pcap.h).
+ *
+ * Offline (--pcap-file) and live capture share one per-packet path: a pcap_t
+ * (pcap_open_offline or pcap_create + pcap_activate), the section's BPF filter
+ * and snaplen, and pcap_dispatch() into the same handler that feeds a struct
+ * np_flow_agg.
+ *
+ * Live capture runs one thread per [pcap] section. The thread owns the
+ * aggregator it fills; at each export interval it swaps in a spare one and
+ * hands the full one to the loop with uv_async_send, so capture never waits
+ * for the loop. If the loop has not returned the spare yet, the thread keeps
+ * filling the current one (the interval grows; nothing is lost). Kernel drops
+ * from pcap_stats are reported with every export. libpcap's errbuf becomes
+ * struct np_err. */
+#ifndef NP_AGENT_FLOW_FLOW_CAPTURE_H
+#define NP_AGENT_FLOW_FLOW_CAPTURE_H
+
+#include "flow_agg.h"
+#include "flow_config.h"
+#include "flow_report.h"
+
+#include "netpulse/config.h"
+#include "netpulse/err.h"
+
+#include <stdio.h>
+#include <uv.h>
+
+/* Compiles filter for Ethernet without a device, to validate a config.
+ * Returns 0 or NP_ECONFIG with libpcap's message in err. Any thread. */
+int np_flow_capture_check_filter(const char *filter, int snaplen, struct np_err *err);
+
+/* Runs the capture file at pcap_path (pcap or pcapng) through the first
+ * [pcap] section of cfg (defaults when there is none; sample_override and
+ * top_override replace the section's values when > 0) and writes one JSON
+ * summary line to out. Returns 0; -errno / NP_EPROTO when the file cannot be
+ * read (message in err); -ENOMEM. Blocks: call it from main, not the loop. */
+int np_flow_pcap_file(const struct np_config *cfg, const char *pcap_path, long sample_override,
+                      long top_override, FILE *out, struct np_err *err);
+
+/* Called on the loop thread with one finished interval. agg and opts are
+ * borrowed for the duration of the call only (the aggregator then goes back
+ * to the capture thread). */
+typedef void (*np_flow_export_cb)(const struct np_flow_settings *s, const struct np_flow_agg *agg,
+                                  const struct np_flow_report_opts *opts, void *arg);
+
+struct np_flow_capture;
+
+/* Opens the interface of s (borrowed; must outlive the capture), starts its
+ * capture thread, and calls cb(arg) on loop's thread at each export. Call on
+ * the loop thread. Returns 0, NP_ECONFIG (bad settings), -EPERM/-ENODEV/... or
+ * NP_EPROTO from libpcap (message in err), -ENOMEM. *out is stopped and freed
+ * with np_flow_capture_stop. */
+int np_flow_capture_start(uv_loop_t *loop, const struct np_flow_settings *s, np_flow_export_cb cb,
+                          void *arg, struct np_flow_capture **out, struct np_err *err);
+
+/* Stops the thread (pcap_breakloop), joins it, closes the pcap handle and the
+ * async handle; the memory is freed in the close callback, so run the loop
+ * once more afterwards. Call on the loop thread. NULL is fine. */
+void np_flow_capture_stop(struct np_flow_capture *c);
+
+#endif
