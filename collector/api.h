@@ -1,0 +1,54 @@
+/* api: the collector's read endpoints.
+ *
+ *   GET /healthz                      200 "ok"
+ *   GET /metrics                      Prometheus text (metrics.h)
+ *   GET /api/v1/sites                 the inventory (state_db.h np_state_db_sites_json)
+ *   GET /api/v1/sites/{id}            one site with devices, interfaces, events
+ *   GET /api/v1/sites/{id}/series?from=&to=&step=&cf=&device=&iface=&probe=
+ *       time series from RRD as JSON:
+ *       {"site": ID, "from": S, "to": S, "cf": CF,
+ *        "series": [{"kind": "interface", "device": D, "iface": I, "step": S,
+ *                    "points": [{"time": S, "in_bps": x|null, "out_bps": ..,
+ *                                "oper": ..}, ...]}, ...]}
+ *       from/to: Unix seconds (default: the last 24 hours); step: seconds (0 or
+ *       absent: the finest archive); cf: AVERAGE (default) or MAX. Without
+ *       device/iface/probe, every interface the site has reported; with
+ *       device and iface, that one; with probe, that probe ("kind": "probe",
+ *       points rtt_ms, loss, up).
+ * Errors: 400 (bad parameter), 404 (no such site or series), 405, 503.
+ *
+ * Database and RRD reads run in libuv pool jobs on the API's own state_db
+ * connection (one job at a time on it, under a mutex). Loop thread otherwise. */
+#ifndef NP_COLLECTOR_API_H
+#define NP_COLLECTOR_API_H
+
+#include "http_server.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "netpulse/err.h"
+
+#include <uv.h>
+
+struct np_rrd_store;
+struct np_api;
+
+/* Opens the API's database connection. Borrowed, must outlive the API:
+ * metrics, rrd (may be NULL: series answer 503), ingest (queue gauges) and
+ * server (connection gauge; may be NULL). *out is freed with np_api_free(). */
+int np_api_new(uv_loop_t *loop, const char *state_db_path, struct np_metrics *metrics,
+               struct np_rrd_store *rrd, struct np_ingest *ingest, struct np_api **out,
+               struct np_err *err);
+
+/* Points the connection gauge at server (may be NULL). */
+void np_api_set_server(struct np_api *api, struct np_http_server *server);
+
+/* Registers the routes above and the ingest route on server. Errors: -ENOMEM. */
+int np_api_register(struct np_api *api, struct np_http_server *server);
+
+/* Jobs still running (the API must not be freed before this is 0). */
+unsigned np_api_busy(const struct np_api *api);
+
+/* Closes the connection and frees; accepts NULL. Only when np_api_busy() is 0. */
+void np_api_free(struct np_api *api);
+
+#endif

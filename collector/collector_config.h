@@ -1,0 +1,87 @@
+/* collector_config: collector.conf, shared by netpulse-collector and the
+ * netpulse CLI. Sections [collector], [targets], [smtp]; key names are part of
+ * the contract (DESIGN.md). Every option, its default and its help live in
+ * the tables of collector_config.c, which also drive --help
+ * (np_collector_config_describe).
+ *
+ * Beyond the per-option checks of netpulse/config.h, loading checks:
+ * data_dir and journal_dir absolute; listen is HOST:PORT or [V6]:PORT with a
+ * port 1..65535; rrdcached empty, unix:/ABSOLUTE, /ABSOLUTE or HOST[:PORT];
+ * tls_cert and tls_key set unless plain_http = yes. The files themselves are
+ * not opened here (the CLI never needs them).
+ *
+ * Threads: load in any thread; a loaded config is immutable and may be read
+ * by any number of threads until np_collector_config_free(). */
+#ifndef NP_COLLECTOR_COLLECTOR_CONFIG_H
+#define NP_COLLECTOR_COLLECTOR_CONFIG_H
+
+#include "netpulse/config.h"
+#include "netpulse/err.h"
+#include "netpulse/log.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define NP_COLLECTOR_DEFAULT_CONFIG "/etc/netpulse/collector.conf"
+
+/* [collector] */
+struct np_collector_settings {
+    char *listen;            /* HOST:PORT, default 0.0.0.0:8443 */
+    char *tls_cert;          /* PEM certificate (chain) */
+    char *tls_key;           /* PEM private key */
+    bool plain_http;         /* labs and tests only: serve without TLS */
+    char *data_dir;          /* state.db, rrd/, journal/ */
+    char *rrdcached;         /* "" : librrd directly */
+    char *journal_dir;       /* as written in the file ("" : DATA_DIR/journal); see below */
+    uint64_t max_body_bytes; /* largest request body accepted (ingest) */
+    int log_level;           /* index into error, warning, notice, info, debug; see below */
+};
+
+/* [targets]: the district's goals. Ratios: 0.995 = 99.5 %, 4.0 = +400 %. */
+struct np_collector_targets {
+    double uptime;
+    int64_t growth_years;
+    double growth_elementary;
+    double growth_middle;
+    double growth_high;
+};
+
+/* [smtp]: alert e-mail. */
+struct np_collector_smtp {
+    char *url; /* smtp://host:587 (STARTTLS) or smtps://host:465; "" : no e-mail */
+    char *from;
+    struct np_strlist to;
+    char *user;     /* "" : no AUTH */
+    char *password; /* secret: password = or password_file = */
+};
+
+/* A loaded collector.conf with the derived paths. Everything is owned by it. */
+struct np_collector_config {
+    struct np_config *cfg; /* the parsed file (np_config_line() for messages) */
+    const struct np_collector_settings *collector; /* borrowed from cfg */
+    const struct np_collector_targets *targets;
+    const struct np_collector_smtp *smtp;
+    char *journal_dir;           /* journal_dir, or DATA_DIR/journal when empty */
+    char *state_db_path;         /* DATA_DIR/state.db */
+    enum np_log_level log_level; /* log_level as np_log_init() takes it */
+};
+
+/* Loads and checks path (borrowed). On success *out is freed with
+ * np_collector_config_free(). Errors (netpulse/config.h): NP_ECONFIG with
+ * "FILE:LINE: message", -errno when the file cannot be read, NP_ETOOBIG,
+ * -ENOMEM. */
+int np_collector_config_load(const char *path, struct np_collector_config **out,
+                             struct np_err *err);
+
+/* The same on text (borrowed); name prefixes messages. For tests and --check. */
+int np_collector_config_load_string(const char *text, const char *name,
+                                    struct np_collector_config **out, struct np_err *err);
+
+/* Frees everything; accepts NULL. */
+void np_collector_config_free(struct np_collector_config *c);
+
+/* Prints every section's options with defaults and help (for --help). */
+void np_collector_config_describe(FILE *out);
+
+#endif

@@ -1,0 +1,798 @@
+#include "rrd_store.h"
+
+#include "iface_key.h"
+
+#include <rrd.h>
+#include <rrd_client.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define N_STRIPES 64
+#define UPDATE_CHUNK 128 /* values per librrd update call */
+/* rrd_client builds one "update FILE v1 v2 ..." line in a 4096-byte buffer
+ * (RRD_CMD_MAX); stay well under it. */
+#define CMD_BUDGET 3500
+#define VALUE_MAX 96 /* "TIME:v:v:v" */
+
+/* Last update time per file, so a write does not ask the file (or the
+ * daemon) every time. Filled from the file on first sight. */
+struct last_entry {
+    struct last_entry *next;
+    int64_t last_s;
+    char path[];
+};
+
+struct stripe {
+    pthread_mutex_t lock; /* writes to files of this stripe, and its table */
+    struct last_entry **buckets;
+    size_t n_buckets, n_entries;
+};
+
+struct np_rrd_store {
+    char *rrd_dir;
+    char *daemon;                /* NULL: librrd directly */
+    pthread_mutex_t client_lock; /* connect + request pairs on librrd's connection */
+    struct stripe stripes[N_STRIPES];
+};
+
+static const char *const ds_names[2][NP_RRD_VALUES] = {
+    [NP_RRD_IFACE] = {"in_bps", "out_bps", "oper"},
+    [NP_RRD_PROBE] = {"rtt_ms", "loss", "up"},
+};
+
+/* ---- names ---------------------------------------------------------------- */
+
+/* Escapes one path component: bytes outside [A-Za-z0-9._-], and a leading '.',
+ * become %XX. Returns the length, or -ENAMETOOLONG when it does not fit len. */
+static int escape_component(const char *in, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; in[i]; i++) {
+        unsigned char c = (unsigned char)in[i];
+        bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '-' || (c == '.' && i > 0);
+        if (o + (plain ? 1 : 3) >= len) {
+            return -ENAMETOOLONG;
+        }
+        if (plain) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+static int file_name(enum np_rrd_kind kind, const char *name1, const char *name2, char *buf,
+                     size_t len)
+{
+    char a[NAME_MAX + 1], b[NAME_MAX + 1];
+    int n;
+    if (!name1 || !name1[0] || (kind == NP_RRD_IFACE && (!name2 || !name2[0]))) {
+        return -EINVAL;
+    }
+    if (escape_component(name1, a, sizeof a) < 0) {
+        return -ENAMETOOLONG;
+    }
+    if (kind == NP_RRD_IFACE) {
+        if (escape_component(name2, b, sizeof b) < 0) {
+            return -ENAMETOOLONG;
+        }
+        n = snprintf(buf, len, "if+%s+%s.rrd", a, b);
+    } else if (kind == NP_RRD_PROBE) {
+        n = snprintf(buf, len, "probe+%s.rrd", a);
+    } else {
+        return -EINVAL;
+    }
+    return n < 0 || (size_t)n >= len || n > NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+int np_rrd_store_path(const struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
+                      const char *name1, const char *name2, char *buf, size_t len)
+{
+    char s[NAME_MAX + 1], f[NAME_MAX + 1];
+    int ret, n;
+    if (!site || !site[0]) {
+        return -EINVAL;
+    }
+    if (escape_component(site, s, sizeof s) < 0) {
+        return -ENAMETOOLONG;
+    }
+    ret = file_name(kind, name1, name2, f, sizeof f);
+    if (ret < 0) {
+        return ret;
+    }
+    n = snprintf(buf, len, "%s/%s/%s", store->rrd_dir, s, f);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* ---- step and layout ------------------------------------------------------ */
+
+unsigned np_rrd_step_for(int64_t interval_ms)
+{
+    static const unsigned below_minute[] = {30, 20, 15, 12, 10, 6, 5, 4, 3, 2, 1};
+    int64_t s = interval_ms / 1000;
+    if (s >= 300) {
+        return 300;
+    }
+    if (s >= 60) {
+        return 60;
+    }
+    for (size_t i = 0; i < sizeof below_minute / sizeof below_minute[0]; i++) {
+        if (s >= below_minute[i]) {
+            return below_minute[i];
+        }
+    }
+    return 1;
+}
+
+struct rra_spec {
+    const char *cf;
+    unsigned resolution_s;
+    unsigned keep_days;
+};
+
+static const struct rra_spec rras[] = {
+    {"AVERAGE", 60, 14}, {"AVERAGE", 300, 400},    {"MAX", 300, 400},    {"AVERAGE", 3600, 1826},
+    {"MAX", 3600, 1826}, {"AVERAGE", 86400, 3653}, {"MAX", 86400, 3653},
+};
+#define N_RRAS (sizeof rras / sizeof rras[0])
+
+/* ---- last-update table ------------------------------------------------------ */
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    }
+    return h;
+}
+
+static struct stripe *stripe_for(struct np_rrd_store *store, const char *path)
+{
+    return &store->stripes[hash_str(path) % N_STRIPES];
+}
+
+static struct last_entry *last_find(struct stripe *st, const char *path)
+{
+    struct last_entry *e;
+    if (!st->n_buckets) {
+        return NULL;
+    }
+    for (e = st->buckets[(hash_str(path) / N_STRIPES) % st->n_buckets]; e; e = e->next) {
+        if (strcmp(e->path, path) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static struct last_entry *last_add(struct stripe *st, const char *path, int64_t last_s)
+{
+    size_t n = strlen(path);
+    struct last_entry *e;
+    if (st->n_entries >= st->n_buckets) {
+        size_t nb = st->n_buckets ? st->n_buckets * 2 : 64;
+        struct last_entry **b = calloc(nb, sizeof *b);
+        if (!b) {
+            return NULL;
+        }
+        for (size_t i = 0; i < st->n_buckets; i++) {
+            while (st->buckets[i]) {
+                struct last_entry *x = st->buckets[i];
+                size_t k = (hash_str(x->path) / N_STRIPES) % nb;
+                st->buckets[i] = x->next;
+                x->next = b[k];
+                b[k] = x;
+            }
+        }
+        free(st->buckets);
+        st->buckets = b;
+        st->n_buckets = nb;
+    }
+    e = malloc(sizeof *e + n + 1);
+    if (!e) {
+        return NULL;
+    }
+    memcpy(e->path, path, n + 1);
+    e->last_s = last_s;
+    e->next = st->buckets[(hash_str(path) / N_STRIPES) % st->n_buckets];
+    st->buckets[(hash_str(path) / N_STRIPES) % st->n_buckets] = e;
+    st->n_entries++;
+    return e;
+}
+
+/* ---- store ------------------------------------------------------------------ */
+
+static int mkdir_one(const char *path, struct np_err *err)
+{
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        int ret = -errno;
+        return np_err_set(err, ret, "rrd: mkdir %s: %s", path, np_strerror(ret));
+    }
+    return 0;
+}
+
+int np_rrd_store_new(const struct np_rrd_store_options *opt, struct np_rrd_store **out,
+                     struct np_err *err)
+{
+    struct np_rrd_store *store;
+    size_t n;
+    int ret;
+
+    *out = NULL;
+    if (!opt || !opt->data_dir || !opt->data_dir[0]) {
+        return np_err_set(err, -EINVAL, "rrd: no data_dir");
+    }
+    store = calloc(1, sizeof *store);
+    if (!store) {
+        return np_err_set(err, -ENOMEM, "rrd: out of memory");
+    }
+    n = strlen(opt->data_dir) + sizeof "/rrd";
+    store->rrd_dir = malloc(n);
+    if (!store->rrd_dir) {
+        ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+        goto out_free;
+    }
+    snprintf(store->rrd_dir, n, "%s/rrd", opt->data_dir);
+    if (opt->rrdcached && opt->rrdcached[0]) {
+        store->daemon = strdup(opt->rrdcached);
+        if (!store->daemon) {
+            ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+            goto out_free;
+        }
+    }
+    ret = mkdir_one(store->rrd_dir, err);
+    if (ret < 0) {
+        goto out_free;
+    }
+    pthread_mutex_init(&store->client_lock, NULL);
+    for (int i = 0; i < N_STRIPES; i++) {
+        pthread_mutex_init(&store->stripes[i].lock, NULL);
+    }
+    *out = store;
+    return 0;
+
+out_free:
+    free(store->daemon);
+    free(store->rrd_dir);
+    free(store);
+    return ret;
+}
+
+void np_rrd_store_free(struct np_rrd_store *store)
+{
+    if (!store) {
+        return;
+    }
+    for (int i = 0; i < N_STRIPES; i++) {
+        struct stripe *st = &store->stripes[i];
+        for (size_t b = 0; b < st->n_buckets; b++) {
+            while (st->buckets[b]) {
+                struct last_entry *e = st->buckets[b];
+                st->buckets[b] = e->next;
+                free(e);
+            }
+        }
+        free(st->buckets);
+        pthread_mutex_destroy(&st->lock);
+    }
+    pthread_mutex_destroy(&store->client_lock);
+    free(store->daemon);
+    free(store->rrd_dir);
+    free(store);
+}
+
+/* librrd keeps its error text per thread. */
+static int rrd_fail(struct np_err *err, const char *what, const char *path)
+{
+    const char *msg = rrd_test_error() ? rrd_get_error() : "unknown error";
+    np_err_set(err, NP_ERRD, "rrd: %s failed file=%s err=%s", what, path, msg);
+    rrd_clear_error();
+    return NP_ERRD;
+}
+
+/* Connects to rrdcached; caller holds client_lock. Debian's librrd 1.7.2
+ * exports only the rrdc_* API (the rrd_client_* functions with a connection
+ * object are not in its symbol table): one connection per process, guarded
+ * by librrd's own lock, reused while the address is the same. So a process
+ * talks to one rrdcached; rrdc_connect() is cheap when already connected. */
+static int client_ready(struct np_rrd_store *store, struct np_err *err)
+{
+    rrd_clear_error();
+    if (rrdc_connect(store->daemon) != 0 || !rrdc_is_connected(store->daemon)) {
+        return rrd_fail(err, "connect to rrdcached", store->daemon);
+    }
+    return 0;
+}
+
+/* After a failed request the connection may be half-read: start afresh. */
+static void client_reset(struct np_rrd_store *store)
+{
+    (void)store;
+    rrdc_disconnect();
+}
+
+/* Last update of an existing file, or -ENOENT. Caller holds the stripe lock. */
+static int read_last(struct np_rrd_store *store, const char *path, int64_t *last_s,
+                     struct np_err *err)
+{
+    struct stat sb;
+    time_t t;
+    if (stat(path, &sb) < 0) {
+        return -ENOENT;
+    }
+    rrd_clear_error();
+    if (store->daemon) {
+        /* The daemon answers with its queued updates included. */
+        int ret;
+        pthread_mutex_lock(&store->client_lock);
+        ret = client_ready(store, err);
+        t = ret < 0 ? -1 : rrdc_last(path);
+        if (ret == 0 && t < 0) {
+            client_reset(store);
+        }
+        pthread_mutex_unlock(&store->client_lock);
+        if (ret < 0) {
+            return ret;
+        }
+    } else {
+        t = rrd_last_r(path);
+    }
+    if (t < 0) {
+        return rrd_fail(err, "last", path);
+    }
+    *last_s = (int64_t)t;
+    return 0;
+}
+
+static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s, const char *path,
+                       struct np_err *err)
+{
+    char dsbuf[NP_RRD_VALUES][64], rrabuf[N_RRAS][64];
+    const char *argv[NP_RRD_VALUES + N_RRAS];
+    char dir[PATH_MAX];
+    unsigned step = np_rrd_step_for(s->interval_ms);
+    /* A day at most: a longer "interval" is a broken agent, not a poll. */
+    int64_t interval_s = s->interval_ms > 86400000 ? 86400 : (s->interval_ms + 999) / 1000;
+    unsigned heartbeat = 2 * (unsigned)(interval_s > step ? interval_s : step);
+    /* The first value is the rate over the interval before it: start the
+     * file there so that interval is not unknown. */
+    int64_t start = s->time_s - (interval_s > 0 ? interval_s : 1);
+    const char *slash;
+    int argc = 0, ret, rc;
+
+    /* Ranges: rates 0..unknown (never capped by ifSpeed); the status and
+     * up/down 0..1; loss 0..1. */
+    for (int i = 0; i < NP_RRD_VALUES; i++) {
+        const char *max =
+            (s->kind == NP_RRD_IFACE && i == 2) || (s->kind == NP_RRD_PROBE && i > 0) ? "1" : "U";
+        snprintf(dsbuf[i], sizeof dsbuf[i], "DS:%s:GAUGE:%u:0:%s", ds_names[s->kind][i], heartbeat,
+                 max);
+        argv[argc++] = dsbuf[i];
+    }
+    for (size_t i = 0; i < N_RRAS; i++) {
+        /* Archives finer than the step fall back to the step. */
+        unsigned pdp = rras[i].resolution_s / step ? rras[i].resolution_s / step : 1;
+        unsigned res = pdp * step;
+        unsigned long rows;
+        rows = ((unsigned long)rras[i].keep_days * 86400 + res - 1) / res;
+        snprintf(rrabuf[i], sizeof rrabuf[i], "RRA:%s:0.5:%u:%lu", rras[i].cf, pdp, rows);
+        argv[argc++] = rrabuf[i];
+    }
+
+    slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    ret = mkdir_one(dir, err);
+    if (ret < 0) {
+        return ret;
+    }
+    rrd_clear_error();
+    if (store->daemon) {
+        pthread_mutex_lock(&store->client_lock);
+        ret = client_ready(store, err);
+        if (ret == 0) {
+            rc = rrdc_create_r2(path, step, (time_t)start, 1, NULL, NULL, argc, argv);
+            if (rc != 0) {
+                ret = rrd_fail(err, "create (rrdcached)", path);
+                client_reset(store);
+            }
+        }
+        pthread_mutex_unlock(&store->client_lock);
+        return ret;
+    }
+    rc = rrd_create_r2(path, step, (time_t)start, 1, NULL, NULL, argc, argv);
+    return rc != 0 ? rrd_fail(err, "create", path) : 0;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static int cmp_sample(const void *a, const void *b)
+{
+    const struct np_rrd_sample *x = a, *y = b;
+    int c;
+    if (x->kind != y->kind) {
+        return x->kind < y->kind ? -1 : 1;
+    }
+    if ((c = strcmp(x->site, y->site)) != 0 || (c = strcmp(x->name1, y->name1)) != 0) {
+        return c;
+    }
+    if (x->kind == NP_RRD_IFACE && (c = strcmp(x->name2, y->name2)) != 0) {
+        return c;
+    }
+    return (x->time_s > y->time_s) - (x->time_s < y->time_s);
+}
+
+void np_rrd_store_sort(struct np_rrd_sample *samples, size_t n)
+{
+    qsort(samples, n, sizeof *samples, cmp_sample);
+}
+
+static bool same_file(const struct np_rrd_sample *a, const struct np_rrd_sample *b)
+{
+    return a->kind == b->kind && strcmp(a->site, b->site) == 0 && strcmp(a->name1, b->name1) == 0 &&
+           (a->kind != NP_RRD_IFACE || strcmp(a->name2, b->name2) == 0);
+}
+
+static void format_value(const struct np_rrd_sample *s, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%lld", (long long)s->time_s);
+    for (int i = 0; i < NP_RRD_VALUES && n > 0 && (size_t)n < len; i++) {
+        if (isnan(s->v[i]) || isinf(s->v[i])) {
+            n += snprintf(buf + n, len - (size_t)n, ":U");
+        } else {
+            n += snprintf(buf + n, len - (size_t)n, ":%.15g", s->v[i]);
+        }
+    }
+}
+
+/* Hands values[0..n) to librrd or rrdcached. */
+static int send_values(struct np_rrd_store *store, const char *path, const char **values, int n,
+                       struct np_err *err)
+{
+    int ret = 0;
+    rrd_clear_error();
+    if (store->daemon) {
+        pthread_mutex_lock(&store->client_lock);
+        ret = client_ready(store, err);
+        if (ret == 0 && rrdc_update(path, n, values) != 0) {
+            ret = rrd_fail(err, "update (rrdcached)", path);
+            client_reset(store);
+        }
+        pthread_mutex_unlock(&store->client_lock);
+        return ret;
+    }
+    if (rrd_updatex_r(path, NULL, 0, n, values) != 0) {
+        return rrd_fail(err, "update", path);
+    }
+    return 0;
+}
+
+/* Writes samples[0..n) of one file, in time order. Caller holds its stripe. */
+static int write_file(struct np_rrd_store *store, struct stripe *st,
+                      const struct np_rrd_sample *samples, size_t n, const char *path,
+                      struct np_rrd_write_stats *stats, struct np_err *err)
+{
+    char(*vals)[VALUE_MAX] = NULL;
+    const char **argv = NULL;
+    struct last_entry *e = last_find(st, path);
+    size_t first = 0, chunk_start, cmd_len;
+    int64_t last_s = 0;
+    int ret = 0, argc;
+
+    if (!e) {
+        ret = read_last(store, path, &last_s, err);
+        if (ret == -ENOENT) {
+            /* New file: its first sample decides the step. */
+            while (first < n && samples[first].time_s <= 0) {
+                first++;
+            }
+            if (first == n) {
+                return 0;
+            }
+            ret = create_file(store, &samples[first], path, err);
+            if (ret < 0) {
+                return ret;
+            }
+            stats->files_created++;
+            last_s = 0; /* before the first sample: the file's start */
+        } else if (ret < 0) {
+            return ret;
+        }
+        e = last_add(st, path, last_s);
+        if (!e) {
+            return np_err_set(err, -ENOMEM, "rrd: out of memory");
+        }
+    }
+
+    vals = malloc(UPDATE_CHUNK * sizeof *vals);
+    argv = malloc(UPDATE_CHUNK * sizeof *argv);
+    if (!vals || !argv) {
+        ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+        goto out_free;
+    }
+    chunk_start = first;
+    while (chunk_start < n) {
+        int64_t chunk_last = e->last_s;
+        size_t i;
+        argc = 0;
+        cmd_len = strlen(path) + 16;
+        for (i = chunk_start; i < n && argc < UPDATE_CHUNK; i++) {
+            size_t l;
+            /* RRD refuses any time not after the last update (it cannot
+             * insert into the past), and rrdcached would refuse the whole
+             * command for one such value: skip and count them here. */
+            if (samples[i].time_s <= chunk_last) {
+                stats->late_skipped++;
+                continue;
+            }
+            format_value(&samples[i], vals[argc], VALUE_MAX);
+            l = strlen(vals[argc]) + 1;
+            if (store->daemon && cmd_len + l > CMD_BUDGET) {
+                break;
+            }
+            cmd_len += l;
+            argv[argc] = vals[argc];
+            argc++;
+            chunk_last = samples[i].time_s;
+        }
+        if (argc > 0) {
+            ret = send_values(store, path, argv, argc, err);
+            if (ret < 0) {
+                stats->errors += (uint64_t)argc;
+                goto out_reread;
+            }
+            stats->written += (uint64_t)argc;
+            e->last_s = chunk_last;
+        }
+        chunk_start = i;
+    }
+    goto out_free;
+
+out_reread:
+    /* What reached the file before the failure is not known: ask it. */
+    {
+        int64_t t;
+        struct np_err ignored;
+        if (read_last(store, path, &t, &ignored) == 0) {
+            e->last_s = t;
+        }
+    }
+out_free:
+    free(vals);
+    free(argv);
+    return ret;
+}
+
+int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples, size_t n,
+                       struct np_rrd_write_stats *stats, struct np_err *err)
+{
+    struct np_rrd_write_stats local = {0};
+    char path[PATH_MAX];
+    size_t i = 0, kept = 0;
+    int first_ret = 0;
+
+    if (!stats) {
+        stats = &local;
+    }
+    /* Samples with nothing to say are dropped before sorting. */
+    for (size_t k = 0; k < n; k++) {
+        const struct np_rrd_sample *s = &samples[k];
+        bool any = false;
+        for (int v = 0; v < NP_RRD_VALUES; v++) {
+            any = any || isfinite(s->v[v]);
+        }
+        if (!any || !s->site || !s->name1 || (s->kind == NP_RRD_IFACE && !s->name2)) {
+            stats->invalid++;
+            continue;
+        }
+        samples[kept++] = *s;
+    }
+    np_rrd_store_sort(samples, kept);
+    while (i < kept) {
+        size_t j = i + 1;
+        struct stripe *st;
+        int ret;
+        while (j < kept && same_file(&samples[i], &samples[j])) {
+            j++;
+        }
+        ret = np_rrd_store_path(store, samples[i].kind, samples[i].site, samples[i].name1,
+                                samples[i].name2, path, sizeof path);
+        if (ret < 0) {
+            np_err_set(err, ret, "rrd: no file name for site=%.64s name=%.64s: %s", samples[i].site,
+                       samples[i].name1, np_strerror(ret));
+        } else {
+            st = stripe_for(store, path);
+            pthread_mutex_lock(&st->lock);
+            ret =
+                write_file(store, st, &samples[i], j - i, path, stats, first_ret < 0 ? NULL : err);
+            pthread_mutex_unlock(&st->lock);
+        }
+        if (ret < 0 && first_ret == 0) {
+            first_ret = ret;
+        }
+        i = j;
+    }
+    return first_ret;
+}
+
+int np_rrd_store_write_samples(struct np_rrd_store *store, const Netpulse__Batch *b,
+                               struct np_rrd_write_stats *stats, struct np_err *err)
+{
+    size_t n = b->n_samples + b->n_probes, k = 0;
+    struct np_rrd_sample *rows;
+    char(*keys)[NP_IFACE_KEY_MAX] = NULL;
+    int ret;
+
+    if (n == 0) {
+        return 0;
+    }
+    rows = calloc(n, sizeof *rows);
+    if (b->n_samples) {
+        keys = malloc(b->n_samples * sizeof *keys);
+    }
+    if (!rows || (b->n_samples && !keys)) {
+        free(rows);
+        free(keys);
+        return np_err_set(err, -ENOMEM, "rrd: out of memory");
+    }
+    for (size_t i = 0; i < b->n_samples; i++) {
+        const Netpulse__InterfaceSample *s = b->samples[i];
+        struct np_rrd_sample *r = &rows[k++];
+        r->kind = NP_RRD_IFACE;
+        r->site = b->agent_id;
+        r->name1 = s->device;
+        r->name2 = np_iface_key(s->if_name, s->if_index, keys[i], sizeof keys[i]);
+        r->time_s = s->time_ms / 1000;
+        r->interval_ms = s->interval_ms;
+        r->v[0] = s->rate_valid ? s->in_bps : NAN;
+        r->v[1] = s->rate_valid ? s->out_bps : NAN;
+        r->v[2] = s->oper_status == NETPULSE__IF_STATUS__IF_STATUS_UNKNOWN ? NAN
+                  : s->oper_status == NETPULSE__IF_STATUS__IF_STATUS_UP    ? 1.0
+                                                                           : 0.0;
+    }
+    for (size_t i = 0; i < b->n_probes; i++) {
+        const Netpulse__ProbeResult *p = b->probes[i];
+        struct np_rrd_sample *r = &rows[k++];
+        r->kind = NP_RRD_PROBE;
+        r->site = b->agent_id;
+        r->name1 = p->name;
+        r->name2 = NULL;
+        r->time_s = p->time_ms / 1000;
+        r->interval_ms = p->interval_ms;
+        r->v[0] = p->received > 0 ? (double)p->rtt_us / 1000.0 : NAN;
+        r->v[1] = p->sent > 0 ? 1.0 - (double)p->received / (double)p->sent : NAN;
+        r->v[2] = p->ok ? 1.0 : 0.0;
+    }
+    ret = np_rrd_store_write(store, rows, k, stats, err);
+    free(rows);
+    free(keys);
+    return ret;
+}
+
+static int flush_path(struct np_rrd_store *store, const char *path, struct np_err *err)
+{
+    int ret;
+    pthread_mutex_lock(&store->client_lock);
+    ret = client_ready(store, err);
+    rrd_clear_error();
+    if (ret == 0 && rrdc_flush(path) != 0) {
+        ret = rrd_fail(err, "flush (rrdcached)", path);
+        client_reset(store);
+    }
+    pthread_mutex_unlock(&store->client_lock);
+    return ret;
+}
+
+int np_rrd_store_flush(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
+                       const char *name1, const char *name2, struct np_err *err)
+{
+    char path[PATH_MAX];
+    int ret = np_rrd_store_path(store, kind, site, name1, name2, path, sizeof path);
+    if (ret < 0) {
+        return np_err_set(err, ret, "rrd: bad name: %s", np_strerror(ret));
+    }
+    if (!store->daemon) {
+        return 0;
+    }
+    return flush_path(store, path, err);
+}
+
+int np_rrd_store_fetch(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
+                       const char *name1, const char *name2, const char *cf, int64_t from_s,
+                       int64_t to_s, unsigned step_s, json_t **out, unsigned *step_out,
+                       struct np_err *err)
+{
+    char path[PATH_MAX];
+    time_t start = (time_t)from_s, end = (time_t)to_s;
+    unsigned long step = step_s, ds_cnt = 0;
+    char **ds_names_out = NULL;
+    rrd_value_t *data = NULL;
+    json_t *arr = NULL;
+    struct stat sb;
+    int ret, rc;
+
+    *out = NULL;
+    if (!cf || (strcmp(cf, "AVERAGE") != 0 && strcmp(cf, "MAX") != 0)) {
+        return np_err_set(err, -EINVAL, "rrd: consolidation must be AVERAGE or MAX");
+    }
+    if (from_s <= 0 || to_s <= from_s) {
+        return np_err_set(err, -EINVAL, "rrd: empty or negative time range");
+    }
+    ret = np_rrd_store_path(store, kind, site, name1, name2, path, sizeof path);
+    if (ret < 0) {
+        return np_err_set(err, ret, "rrd: bad name: %s", np_strerror(ret));
+    }
+    if (stat(path, &sb) < 0) {
+        return np_err_set(err, -ENOENT, "rrd: no series for site=%s name=%s", site, name1);
+    }
+    if (step == 0) {
+        step = 1;
+    }
+    /* Through rrdcached: flush the file's queue, then read the file here.
+     * The daemon's own FETCH command takes no resolution (it always answers
+     * from the finest archive), so it cannot serve step_s. */
+    if (store->daemon) {
+        ret = flush_path(store, path, err);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    rrd_clear_error();
+    rc = rrd_fetch_r(path, cf, &start, &end, &step, &ds_cnt, &ds_names_out, &data);
+    ret = rc != 0 ? rrd_fail(err, "fetch", path) : 0;
+    if (ret < 0) {
+        goto out_free;
+    }
+    arr = json_array();
+    if (!arr) {
+        ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+        goto out_free;
+    }
+    /* librrd's rows are (start, end]: the first row is stamped start + step. */
+    for (time_t t = start + (time_t)step; t <= end; t += (time_t)step) {
+        size_t row = (size_t)((t - start) / (time_t)step) - 1;
+        json_t *o = json_pack("{s:I}", "time", (json_int_t)t);
+        if (!o || json_array_append_new(arr, o) < 0) {
+            ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+            goto out_free;
+        }
+        for (unsigned long d = 0; d < ds_cnt; d++) {
+            double v = data[row * ds_cnt + d];
+            if (json_object_set_new(o, ds_names_out[d], isnan(v) ? json_null() : json_real(v)) <
+                0) {
+                ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+                goto out_free;
+            }
+        }
+    }
+    *out = arr;
+    arr = NULL;
+    if (step_out) {
+        *step_out = (unsigned)step;
+    }
+out_free:
+    json_decref(arr);
+    if (ds_names_out) {
+        for (unsigned long d = 0; d < ds_cnt; d++) {
+            rrd_freemem(ds_names_out[d]);
+        }
+        rrd_freemem(ds_names_out);
+    }
+    rrd_freemem(data);
+    return ret;
+}

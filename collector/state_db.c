@@ -1,0 +1,1288 @@
+#include "state_db.h"
+
+#include "iface_key.h"
+#include "netpulse/clock.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN_PREFIX "np1_"
+#define TOKEN_RAW_BYTES 32
+#define SALT_BYTES 16
+#define TAG_BYTES 8
+#define EVENTS_IN_SITE_JSON 100
+
+/* Schema version 1. Times are wall-clock ms since the epoch; NULL means "not
+ * known". Rates are bits per second. */
+static const char schema_v1[] =
+    "CREATE TABLE sites ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " school_type TEXT NOT NULL DEFAULT 'other'"
+    "  CHECK (school_type IN ('elementary','middle','high','other')),"
+    " circuit_bps INTEGER,"
+    " baseline_bps INTEGER,"
+    " baseline_year INTEGER,"
+    " contacts TEXT NOT NULL DEFAULT '',"
+    " stub INTEGER NOT NULL DEFAULT 0," /* 1: made by enrolment, not imported yet */
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE agents ("
+    " id TEXT PRIMARY KEY NOT NULL REFERENCES sites(id),"
+    " token_tag TEXT NOT NULL,"
+    " token_salt BLOB NOT NULL,"
+    " token_hash BLOB NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER,"
+    " last_seen_ms INTEGER"
+    ") STRICT;"
+    "CREATE INDEX agents_token_tag ON agents(token_tag);"
+    "CREATE TABLE applied_batches ("
+    " agent_id TEXT PRIMARY KEY NOT NULL REFERENCES agents(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " applied_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE devices ("
+    " site_id TEXT NOT NULL REFERENCES sites(id),"
+    " device TEXT NOT NULL,"
+    " sys_name TEXT,"
+    " sys_descr TEXT,"
+    " sys_object_id TEXT,"
+    " first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (site_id, device)"
+    ") STRICT;"
+    "CREATE TABLE interfaces ("
+    " site_id TEXT NOT NULL,"
+    " device TEXT NOT NULL,"
+    " iface TEXT NOT NULL," /* iface_key.h: ifName, else ifindex-N */
+    " if_name TEXT NOT NULL,"
+    " if_index INTEGER NOT NULL,"
+    " if_alias TEXT NOT NULL,"
+    " if_descr TEXT NOT NULL,"
+    " speed_bps INTEGER,"
+    " oper_status INTEGER NOT NULL,"
+    " admin_status INTEGER NOT NULL,"
+    " first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (site_id, device, iface),"
+    " FOREIGN KEY (site_id, device) REFERENCES devices(site_id, device)"
+    ") STRICT;"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " site_id TEXT NOT NULL REFERENCES sites(id),"
+    " type TEXT NOT NULL,"
+    " device TEXT NOT NULL DEFAULT '',"
+    " subject TEXT NOT NULL DEFAULT '',"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL CHECK (state IN ('open','closed','info')),"
+    " agent_id TEXT,"
+    " batch_seq INTEGER"
+    ") STRICT;"
+    "CREATE INDEX events_site_time ON events(site_id, start_ms);"
+    "CREATE INDEX events_open ON events(site_id, type, device, subject) WHERE state = 'open';";
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_SYNC_FULL,
+    S_SYNC_NORMAL,
+    S_SITE_EXISTS,
+    S_SITE_UPSERT,
+    S_SITE_STUB,
+    S_AGENT_GET,
+    S_AGENT_UPSERT,
+    S_AGENT_REVOKE,
+    S_AGENT_LIST,
+    S_AGENT_BY_TAG,
+    S_AGENT_SEEN,
+    S_APPLIED_GET,
+    S_APPLIED_SET,
+    S_DEVICE_UPSERT,
+    S_IFACE_UPSERT,
+    S_EVENT_INSERT,
+    S_EVENT_CLOSE,
+    S_SITES_ALL,
+    S_SITE_ONE,
+    S_SITE_DEVICES,
+    S_SITE_IFACES,
+    S_SITE_EVENTS,
+    S_COUNT
+};
+
+#define SITE_COLUMNS                                                                               \
+    "SELECT s.id, s.name, s.school_type, s.circuit_bps, s.baseline_bps, s.baseline_year,"          \
+    " s.contacts, s.stub, a.id IS NOT NULL, a.revoked_ms, a.last_seen_ms, b.seq"                   \
+    " FROM sites s LEFT JOIN agents a ON a.id = s.id"                                              \
+    " LEFT JOIN applied_batches b ON b.agent_id = s.id"
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [S_SITE_EXISTS] = "SELECT 1 FROM sites WHERE id = ?1",
+    [S_SITE_UPSERT] =
+        "INSERT INTO sites (id, name, school_type, circuit_bps, baseline_bps, baseline_year,"
+        " contacts, stub, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8)"
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, school_type = excluded.school_type,"
+        " circuit_bps = excluded.circuit_bps, baseline_bps = excluded.baseline_bps,"
+        " baseline_year = excluded.baseline_year, contacts = excluded.contacts, stub = 0,"
+        " updated_ms = excluded.updated_ms",
+    [S_SITE_STUB] = "INSERT OR IGNORE INTO sites (id, name, school_type, stub, created_ms,"
+                    " updated_ms) VALUES (?1, ?1, 'other', 1, ?2, ?2)",
+    [S_AGENT_GET] = "SELECT revoked_ms IS NOT NULL FROM agents WHERE id = ?1",
+    [S_AGENT_UPSERT] =
+        "INSERT INTO agents (id, token_tag, token_salt, token_hash, created_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET"
+        " token_tag = excluded.token_tag, token_salt = excluded.token_salt,"
+        " token_hash = excluded.token_hash, created_ms = excluded.created_ms, revoked_ms = NULL",
+    [S_AGENT_REVOKE] = "UPDATE agents SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+    [S_AGENT_LIST] = "SELECT a.id, a.created_ms, a.revoked_ms, a.last_seen_ms, b.seq"
+                     " FROM agents a LEFT JOIN applied_batches b ON b.agent_id = a.id"
+                     " ORDER BY a.id",
+    [S_AGENT_BY_TAG] = "SELECT id, token_salt, token_hash FROM agents"
+                       " WHERE token_tag = ?1 AND revoked_ms IS NULL",
+    [S_AGENT_SEEN] = "UPDATE agents SET last_seen_ms = max(coalesce(last_seen_ms, 0), ?2)"
+                     " WHERE id = ?1",
+    [S_APPLIED_GET] = "SELECT seq FROM applied_batches WHERE agent_id = ?1",
+    [S_APPLIED_SET] = "INSERT INTO applied_batches (agent_id, seq, applied_ms) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq,"
+                      " applied_ms = excluded.applied_ms",
+    /* Descriptions follow the newest report; first/last seen widen. A sample
+     * only says "seen" (NULL descriptions keep what DeviceInfo said). */
+    [S_DEVICE_UPSERT] =
+        "INSERT INTO devices (site_id, device, sys_name, sys_descr, sys_object_id,"
+        " first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+        " ON CONFLICT (site_id, device) DO UPDATE SET"
+        " sys_name = CASE WHEN excluded.sys_name IS NOT NULL AND excluded.last_seen_ms >="
+        "  devices.last_seen_ms THEN excluded.sys_name ELSE devices.sys_name END,"
+        " sys_descr = CASE WHEN excluded.sys_descr IS NOT NULL AND excluded.last_seen_ms >="
+        "  devices.last_seen_ms THEN excluded.sys_descr ELSE devices.sys_descr END,"
+        " sys_object_id = CASE WHEN excluded.sys_object_id IS NOT NULL AND"
+        "  excluded.last_seen_ms >= devices.last_seen_ms THEN excluded.sys_object_id"
+        "  ELSE devices.sys_object_id END,"
+        " first_seen_ms = min(devices.first_seen_ms, excluded.first_seen_ms),"
+        " last_seen_ms = max(devices.last_seen_ms, excluded.last_seen_ms)",
+    [S_IFACE_UPSERT] =
+        "INSERT INTO interfaces (site_id, device, iface, if_name, if_index, if_alias, if_descr,"
+        " speed_bps, oper_status, admin_status, first_seen_ms, last_seen_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"
+        " ON CONFLICT (site_id, device, iface) DO UPDATE SET"
+        " if_name = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_name,"
+        "  interfaces.if_name),"
+        " if_index = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_index,"
+        "  interfaces.if_index),"
+        " if_alias = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_alias,"
+        "  interfaces.if_alias),"
+        " if_descr = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_descr,"
+        "  interfaces.if_descr),"
+        " speed_bps = iif(excluded.last_seen_ms >= interfaces.last_seen_ms,"
+        "  coalesce(excluded.speed_bps, interfaces.speed_bps), interfaces.speed_bps),"
+        " oper_status = iif(excluded.last_seen_ms >= interfaces.last_seen_ms,"
+        "  excluded.oper_status, interfaces.oper_status),"
+        " admin_status = iif(excluded.last_seen_ms >= interfaces.last_seen_ms,"
+        "  excluded.admin_status, interfaces.admin_status),"
+        " first_seen_ms = min(interfaces.first_seen_ms, excluded.first_seen_ms),"
+        " last_seen_ms = max(interfaces.last_seen_ms, excluded.last_seen_ms)",
+    [S_EVENT_INSERT] = "INSERT INTO events (site_id, type, device, subject, start_ms, end_ms,"
+                       " detail, state, agent_id, batch_seq)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?1, ?9)",
+    [S_EVENT_CLOSE] = "UPDATE events SET end_ms = ?5, state = 'closed' WHERE id = ("
+                      " SELECT id FROM events WHERE site_id = ?1 AND type = ?2 AND device = ?3"
+                      " AND subject = ?4 AND state = 'open' AND start_ms <= ?5"
+                      " ORDER BY start_ms DESC, id DESC LIMIT 1)",
+    [S_SITES_ALL] = SITE_COLUMNS " ORDER BY s.id",
+    [S_SITE_ONE] = SITE_COLUMNS " WHERE s.id = ?1",
+    [S_SITE_DEVICES] = "SELECT device, sys_name, sys_descr, sys_object_id, first_seen_ms,"
+                       " last_seen_ms FROM devices WHERE site_id = ?1 ORDER BY device",
+    [S_SITE_IFACES] = "SELECT device, iface, if_name, if_index, if_alias, if_descr, speed_bps,"
+                      " oper_status, admin_status, first_seen_ms, last_seen_ms FROM interfaces"
+                      " WHERE site_id = ?1 ORDER BY device, iface",
+    [S_SITE_EVENTS] = "SELECT id, type, device, subject, start_ms, end_ms, detail, state"
+                      " FROM events WHERE site_id = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
+};
+
+struct np_state_db {
+    sqlite3 *conn;
+    sqlite3_stmt *stmt[S_COUNT];
+    bool in_tx;      /* a transaction is open (ours or the caller's) */
+    bool caller_tx;  /* opened by np_state_db_begin() */
+    bool durable_tx; /* synchronous was raised to FULL for it */
+};
+
+static int db_fail(struct np_state_db *db, struct np_err *err, const char *what)
+{
+    return np_err_set(err, NP_EDB, "state: %s: %s", what, sqlite3_errmsg(db->conn));
+}
+
+/* Resets and clears a statement for reuse. */
+static sqlite3_stmt *stmt_get(struct np_state_db *db, enum stmt_id id)
+{
+    sqlite3_stmt *st = db->stmt[id];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int stmt_exec(struct np_state_db *db, sqlite3_stmt *st, struct np_err *err, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int ret = 0;
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        ret = db_fail(db, err, what);
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    return sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_STATIC);
+}
+
+/* NULL for "" (descriptions not reported). */
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+    if (!s || !s[0]) {
+        return sqlite3_bind_null(st, i);
+    }
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* NULL for 0 ("not known" in our structs and on the wire). */
+static int bind_u64_or_null(sqlite3_stmt *st, int i, uint64_t v)
+{
+    if (v == 0) {
+        return sqlite3_bind_null(st, i);
+    }
+    return sqlite3_bind_int64(st, i, v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? (const char *)s : "";
+}
+
+/* ---- transactions ---------------------------------------------------------- */
+
+static int sync_mode(struct np_state_db *db, bool full, struct np_err *err)
+{
+    return stmt_exec(db, stmt_get(db, full ? S_SYNC_FULL : S_SYNC_NORMAL), err, "synchronous");
+}
+
+int np_state_db_begin(struct np_state_db *db, bool durable, struct np_err *err)
+{
+    int ret;
+    if (db->in_tx) {
+        return np_err_set(err, -EINVAL, "state: a transaction is already open");
+    }
+    if (durable && (ret = sync_mode(db, true, err)) < 0) {
+        return ret;
+    }
+    ret = stmt_exec(db, stmt_get(db, S_BEGIN), err, "begin");
+    if (ret < 0) {
+        if (durable) {
+            sync_mode(db, false, NULL);
+        }
+        return ret;
+    }
+    db->in_tx = true;
+    db->caller_tx = true;
+    db->durable_tx = durable;
+    return 0;
+}
+
+static int tx_end(struct np_state_db *db, bool commit, struct np_err *err)
+{
+    int ret = 0;
+    if (!db->in_tx) {
+        return 0;
+    }
+    if (commit) {
+        ret = stmt_exec(db, stmt_get(db, S_COMMIT), err, "commit");
+    }
+    if (!commit || ret < 0) {
+        /* A failed COMMIT may leave the transaction open (SQLITE_BUSY). */
+        if (!sqlite3_get_autocommit(db->conn)) {
+            stmt_exec(db, stmt_get(db, S_ROLLBACK), NULL, "rollback");
+        }
+    }
+    if (db->durable_tx) {
+        sync_mode(db, false, NULL);
+    }
+    db->in_tx = false;
+    db->caller_tx = false;
+    db->durable_tx = false;
+    return ret;
+}
+
+int np_state_db_commit(struct np_state_db *db, struct np_err *err)
+{
+    return tx_end(db, true, err);
+}
+
+void np_state_db_rollback(struct np_state_db *db)
+{
+    tx_end(db, false, NULL);
+}
+
+/* Begins our own transaction unless the caller has one open; *own says
+ * whether auto_end must finish it. */
+static int auto_begin(struct np_state_db *db, bool durable, bool *own, struct np_err *err)
+{
+    int ret;
+    *own = false;
+    if (db->in_tx) {
+        return 0;
+    }
+    ret = np_state_db_begin(db, durable, err);
+    if (ret == 0) {
+        db->caller_tx = false;
+        *own = true;
+    }
+    return ret;
+}
+
+static int auto_end(struct np_state_db *db, bool own, int ret, struct np_err *err)
+{
+    if (!own) {
+        return ret;
+    }
+    if (ret < 0) {
+        tx_end(db, false, NULL);
+        return ret;
+    }
+    return tx_end(db, true, err);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static int exec_sql(struct np_state_db *db, const char *sql, struct np_err *err, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db->conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        np_err_set(err, NP_EDB, "state: %s: %s", what, msg ? msg : sqlite3_errmsg(db->conn));
+        sqlite3_free(msg);
+        return NP_EDB;
+    }
+    return 0;
+}
+
+static int pragma_int(struct np_state_db *db, const char *sql, int *out, struct np_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    if (sqlite3_prepare_v2(db->conn, sql, -1, &st, NULL) != SQLITE_OK) {
+        return db_fail(db, err, sql);
+    }
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int(st, 0);
+    } else {
+        ret = db_fail(db, err, sql);
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int setup_schema(struct np_state_db *db, const char *path, struct np_err *err)
+{
+    int version = 0;
+    int ret = exec_sql(db, "BEGIN IMMEDIATE", err, "begin");
+    if (ret < 0) {
+        return ret;
+    }
+    ret = pragma_int(db, "PRAGMA user_version", &version, err);
+    if (ret < 0) {
+        goto out_rollback;
+    }
+    if (version > NP_STATE_DB_SCHEMA_VERSION) {
+        ret = np_err_set(err, NP_EVERSION,
+                         "state: %s has schema version %d; this netpulse knows up to %d", path,
+                         version, NP_STATE_DB_SCHEMA_VERSION);
+        goto out_rollback;
+    }
+    if (version == 0) {
+        ret = exec_sql(db, schema_v1, err, "create schema");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+        /* PRAGMA takes no parameters; the value is our own constant. */
+        ret = exec_sql(db, "PRAGMA user_version = 1", err, "user_version");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+    }
+    return exec_sql(db, "COMMIT", err, "commit");
+
+out_rollback:
+    exec_sql(db, "ROLLBACK", NULL, "rollback");
+    return ret;
+}
+
+int np_state_db_open(const char *path, struct np_state_db **out, struct np_err *err)
+{
+    struct np_state_db *db;
+    sqlite3_stmt *st = NULL;
+    int ret;
+
+    *out = NULL;
+    db = calloc(1, sizeof *db);
+    if (!db) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    if (sqlite3_open_v2(path, &db->conn,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        ret = np_err_set(err, NP_EDB, "state: open %s: %s", path,
+                         db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+        goto out_close;
+    }
+    sqlite3_extended_result_codes(db->conn, 1);
+    sqlite3_busy_timeout(db->conn, 5000);
+
+    /* journal_mode answers with the mode now in force: "wal" unless the file
+     * system cannot do WAL (no shared memory), which we refuse rather than
+     * run with a rollback journal that blocks readers. */
+    if (sqlite3_prepare_v2(db->conn, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ret = np_err_set(err, NP_EDB, "state: open %s: %s", path, sqlite3_errmsg(db->conn));
+        goto out_finalize;
+    }
+    if (strcmp(col_text(st, 0), "wal") != 0) {
+        ret = np_err_set(err, NP_EDB, "state: open %s: WAL not available (journal_mode=%s)", path,
+                         col_text(st, 0));
+        goto out_finalize;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    ret = exec_sql(db, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL", err, "pragmas");
+    if (ret < 0) {
+        goto out_close;
+    }
+    ret = setup_schema(db, path, err);
+    if (ret < 0) {
+        goto out_close;
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(db->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[i],
+                               NULL) != SQLITE_OK) {
+            ret = np_err_set(err, NP_EDB, "state: prepare %d: %s", i, sqlite3_errmsg(db->conn));
+            goto out_close;
+        }
+    }
+    *out = db;
+    return 0;
+
+out_finalize:
+    sqlite3_finalize(st);
+out_close:
+    np_state_db_close(db);
+    return ret;
+}
+
+void np_state_db_close(struct np_state_db *db)
+{
+    if (!db) {
+        return;
+    }
+    if (db->in_tx) {
+        tx_end(db, false, NULL);
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        sqlite3_finalize(db->stmt[i]);
+    }
+    sqlite3_close(db->conn);
+    free(db);
+}
+
+/* ---- identifiers and names ------------------------------------------------ */
+
+int np_state_db_check_id(const char *id)
+{
+    size_t n;
+    if (!id) {
+        return -EINVAL;
+    }
+    n = strlen(id);
+    if (n == 0 || n > NP_STATE_DB_MAX_ID || id[0] == '.' || id[0] == '-') {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int id_fail(struct np_err *err, const char *id)
+{
+    return np_err_set(err, -EINVAL,
+                      "state: bad id \"%.80s\": 1..%d characters of A-Z a-z 0-9 . _ -, not "
+                      "starting with . or -",
+                      id ? id : "", NP_STATE_DB_MAX_ID);
+}
+
+static const char *const school_names[] = {
+    [NP_SCHOOL_ELEMENTARY] = "elementary",
+    [NP_SCHOOL_MIDDLE] = "middle",
+    [NP_SCHOOL_HIGH] = "high",
+    [NP_SCHOOL_OTHER] = "other",
+};
+
+const char *np_school_type_name(enum np_school_type t)
+{
+    if ((unsigned)t > NP_SCHOOL_OTHER) {
+        return "other";
+    }
+    return school_names[t];
+}
+
+int np_school_type_parse(const char *s, enum np_school_type *out)
+{
+    for (unsigned i = 0; i <= NP_SCHOOL_OTHER; i++) {
+        if (s && strcmp(s, school_names[i]) == 0) {
+            *out = (enum np_school_type)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- sites ------------------------------------------------------------------ */
+
+static int site_exists(struct np_state_db *db, const char *id, bool *exists, struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_SITE_EXISTS);
+    int rc;
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return db_fail(db, err, "site lookup");
+    }
+    *exists = rc == SQLITE_ROW;
+    return 0;
+}
+
+int np_state_db_site_exists(struct np_state_db *db, const char *id, struct np_err *err)
+{
+    bool exists = false;
+    int ret = site_exists(db, id, &exists, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return exists ? 0 : np_err_set(err, -ENOENT, "state: no site \"%.80s\"", id);
+}
+
+int np_state_db_site_upsert(struct np_state_db *db, const struct np_site *site, bool *created,
+                            struct np_err *err)
+{
+    sqlite3_stmt *st;
+    bool exists = false, own;
+    int ret;
+
+    if (np_state_db_check_id(site->id) < 0) {
+        return id_fail(err, site->id);
+    }
+    if (!site->name || !site->name[0]) {
+        return np_err_set(err, -EINVAL, "state: site %s: empty name", site->id);
+    }
+    ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = site_exists(db, site->id, &exists, err);
+    if (ret < 0) {
+        goto out;
+    }
+    st = stmt_get(db, S_SITE_UPSERT);
+    bind_text(st, 1, site->id);
+    bind_text(st, 2, site->name);
+    bind_text(st, 3, np_school_type_name(site->school_type));
+    bind_u64_or_null(st, 4, site->circuit_bps);
+    bind_u64_or_null(st, 5, site->baseline_bps);
+    bind_u64_or_null(st, 6, (uint64_t)(site->baseline_year > 0 ? site->baseline_year : 0));
+    bind_text(st, 7, site->contacts);
+    sqlite3_bind_int64(st, 8, np_clock_wall_ms());
+    ret = stmt_exec(db, st, err, "site upsert");
+    if (ret == 0 && created) {
+        *created = !exists;
+    }
+out:
+    return auto_end(db, own, ret, err);
+}
+
+/* ---- agents and tokens ------------------------------------------------------ */
+
+static int sha256(const void *a, size_t alen, const void *b, size_t blen, unsigned char out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    int ok;
+    if (!ctx) {
+        return -ENOMEM;
+    }
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(ctx, a, alen) == 1 &&
+         (blen == 0 || EVP_DigestUpdate(ctx, b, blen) == 1) &&
+         EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(ctx);
+    return ok ? 0 : -EIO;
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* Lookup tag of a token: hex of the first TAG_BYTES of SHA-256(token). */
+static int token_tag(const char *token, char tag[2 * TAG_BYTES + 1])
+{
+    unsigned char md[32];
+    int ret = sha256(token, strlen(token), NULL, 0, md);
+    if (ret == 0) {
+        hex_encode(md, TAG_BYTES, tag);
+    }
+    return ret;
+}
+
+static bool token_well_formed(const char *token)
+{
+    size_t n = strlen(token);
+    if (n != NP_STATE_DB_TOKEN_LEN || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0) {
+        return false;
+    }
+    for (size_t i = strlen(TOKEN_PREFIX); i < n; i++) {
+        char c = token[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int np_state_db_agent_enrol(struct np_state_db *db, const char *agent_id, char *token_out,
+                            size_t token_len, struct np_err *err)
+{
+    unsigned char raw[TOKEN_RAW_BYTES], salt[SALT_BYTES], hash[32];
+    unsigned char b64[4 * ((TOKEN_RAW_BYTES + 2) / 3) + 1];
+    char token[NP_STATE_DB_TOKEN_BUFSZ], tag[2 * TAG_BYTES + 1];
+    sqlite3_stmt *st;
+    bool own;
+    int ret, n;
+
+    if (token_len < NP_STATE_DB_TOKEN_BUFSZ) {
+        return np_err_set(err, -ERANGE, "state: token buffer too small");
+    }
+    if (np_state_db_check_id(agent_id) < 0) {
+        return id_fail(err, agent_id);
+    }
+    if (RAND_bytes(raw, sizeof raw) != 1 || RAND_bytes(salt, sizeof salt) != 1) {
+        return np_err_set(err, -EIO, "state: no randomness for a token (RAND_bytes failed)");
+    }
+    /* base64url without padding (RFC 4648 §5): 32 bytes -> 43 characters. */
+    n = EVP_EncodeBlock(b64, raw, sizeof raw);
+    while (n > 0 && b64[n - 1] == '=') {
+        n--;
+    }
+    for (int i = 0; i < n; i++) {
+        if (b64[i] == '+') {
+            b64[i] = '-';
+        } else if (b64[i] == '/') {
+            b64[i] = '_';
+        }
+    }
+    snprintf(token, sizeof token, TOKEN_PREFIX "%.*s", n, (const char *)b64);
+    if ((ret = token_tag(token, tag)) < 0 ||
+        (ret = sha256(salt, sizeof salt, token, strlen(token), hash)) < 0) {
+        np_err_set(err, ret, "state: SHA-256 failed");
+        goto out_wipe;
+    }
+
+    ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        goto out_wipe;
+    }
+    st = stmt_get(db, S_AGENT_GET);
+    bind_text(st, 1, agent_id);
+    n = sqlite3_step(st);
+    if (n == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
+        sqlite3_reset(st);
+        ret = np_err_set(err, -EEXIST,
+                         "state: agent %s is already enrolled; revoke it first to issue a new "
+                         "token",
+                         agent_id);
+        goto out_end;
+    }
+    sqlite3_reset(st);
+    if (n != SQLITE_ROW && n != SQLITE_DONE) {
+        ret = db_fail(db, err, "agent lookup");
+        goto out_end;
+    }
+    st = stmt_get(db, S_SITE_STUB);
+    bind_text(st, 1, agent_id);
+    sqlite3_bind_int64(st, 2, np_clock_wall_ms());
+    ret = stmt_exec(db, st, err, "site stub");
+    if (ret < 0) {
+        goto out_end;
+    }
+    st = stmt_get(db, S_AGENT_UPSERT);
+    bind_text(st, 1, agent_id);
+    bind_text(st, 2, tag);
+    sqlite3_bind_blob(st, 3, salt, sizeof salt, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, hash, sizeof hash, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, np_clock_wall_ms());
+    ret = stmt_exec(db, st, err, "agent enrol");
+out_end:
+    ret = auto_end(db, own, ret, err);
+    if (ret == 0) {
+        memcpy(token_out, token, sizeof token);
+    }
+out_wipe:
+    OPENSSL_cleanse(raw, sizeof raw);
+    OPENSSL_cleanse(b64, sizeof b64);
+    OPENSSL_cleanse(token, sizeof token);
+    return ret;
+}
+
+int np_state_db_agent_revoke(struct np_state_db *db, const char *agent_id, struct np_err *err)
+{
+    sqlite3_stmt *st;
+    bool own;
+    int ret, rc;
+
+    if (np_state_db_check_id(agent_id) < 0) {
+        return id_fail(err, agent_id);
+    }
+    ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    st = stmt_get(db, S_AGENT_GET);
+    bind_text(st, 1, agent_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        ret = np_err_set(err, -ENOENT, "state: agent %s is not enrolled", agent_id);
+    } else if (rc != SQLITE_ROW) {
+        ret = db_fail(db, err, "agent lookup");
+    } else if (sqlite3_column_int(st, 0) != 0) {
+        ret = np_err_set(err, -EALREADY, "state: agent %s is already revoked", agent_id);
+    }
+    sqlite3_reset(st);
+    if (ret == 0) {
+        st = stmt_get(db, S_AGENT_REVOKE);
+        bind_text(st, 1, agent_id);
+        sqlite3_bind_int64(st, 2, np_clock_wall_ms());
+        ret = stmt_exec(db, st, err, "agent revoke");
+    }
+    return auto_end(db, own, ret, err);
+}
+
+int np_state_db_agent_list(struct np_state_db *db, np_state_db_agent_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = stmt_get(db, S_AGENT_LIST);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct np_agent_info a = {
+            .id = col_text(st, 0),
+            .created_ms = sqlite3_column_int64(st, 1),
+            .revoked_ms = sqlite3_column_int64(st, 2),
+            .last_seen_ms = sqlite3_column_int64(st, 3),
+            .applied_seq = (uint64_t)sqlite3_column_int64(st, 4),
+        };
+        ret = cb(&a, ctx);
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = NP_EDB;
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int np_state_db_agent_auth(struct np_state_db *db, const char *token, char *agent_id_out,
+                           size_t agent_id_len)
+{
+    char tag[2 * TAG_BYTES + 1];
+    unsigned char hash[32];
+    sqlite3_stmt *st;
+    int rc, ret = NP_EAUTH;
+
+    if (agent_id_len < NP_STATE_DB_MAX_ID + 1) {
+        return -ERANGE;
+    }
+    agent_id_out[0] = '\0';
+    if (!token || !token_well_formed(token) || token_tag(token, tag) < 0) {
+        return NP_EAUTH;
+    }
+    st = stmt_get(db, S_AGENT_BY_TAG);
+    bind_text(st, 1, tag);
+    /* A tag collision between two agents (2^-64) only costs one more hash. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *salt = sqlite3_column_blob(st, 1);
+        int salt_len = sqlite3_column_bytes(st, 1);
+        const void *stored = sqlite3_column_blob(st, 2);
+        if (!salt || !stored || sqlite3_column_bytes(st, 2) != (int)sizeof hash ||
+            sha256(salt, (size_t)salt_len, token, strlen(token), hash) < 0) {
+            continue;
+        }
+        if (CRYPTO_memcmp(hash, stored, sizeof hash) == 0) {
+            snprintf(agent_id_out, agent_id_len, "%s", col_text(st, 0));
+            ret = 0;
+            break;
+        }
+    }
+    if (ret != 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        ret = NP_EDB;
+    }
+    sqlite3_reset(st);
+    OPENSSL_cleanse(hash, sizeof hash);
+    return ret;
+}
+
+int np_state_db_agent_seen(struct np_state_db *db, const char *agent_id, int64_t wall_ms,
+                           struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_AGENT_SEEN);
+    int ret;
+    bind_text(st, 1, agent_id);
+    sqlite3_bind_int64(st, 2, wall_ms);
+    ret = stmt_exec(db, st, err, "agent seen");
+    if (ret == 0 && sqlite3_changes(db->conn) == 0) {
+        ret = np_err_set(err, -ENOENT, "state: agent %.80s is not enrolled", agent_id);
+    }
+    return ret;
+}
+
+int np_state_db_applied_seq(struct np_state_db *db, const char *agent_id, uint64_t *seq,
+                            struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_APPLIED_GET);
+    int rc;
+    bind_text(st, 1, agent_id);
+    rc = sqlite3_step(st);
+    *seq = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return db_fail(db, err, "applied seq");
+    }
+    return 0;
+}
+
+/* ---- applying batches ------------------------------------------------------ */
+
+struct event_map {
+    const char *name;   /* events.type of the row this event makes */
+    const char *opens;  /* non-NULL: opens a row of this type (== name) */
+    const char *closes; /* non-NULL: closes the open row of this type */
+};
+
+static struct event_map event_kind(int type)
+{
+    switch (type) {
+    case NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN:
+        return (struct event_map){"interface_down", "interface_down", NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP:
+        return (struct event_map){"interface_up", NULL, "interface_down"};
+    case NETPULSE__EVENT_TYPE__EVENT_ADMIN_DOWN:
+        return (struct event_map){"admin_down", "admin_down", NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_ADMIN_UP:
+        return (struct event_map){"admin_up", NULL, "admin_down"};
+    case NETPULSE__EVENT_TYPE__EVENT_UPLINK_DOWN:
+        return (struct event_map){"uplink_down", "uplink_down", NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_UPLINK_UP:
+        return (struct event_map){"uplink_up", NULL, "uplink_down"};
+    case NETPULSE__EVENT_TYPE__EVENT_PROBE_DOWN:
+        return (struct event_map){"probe_down", "probe_down", NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_PROBE_UP:
+        return (struct event_map){"probe_up", NULL, "probe_down"};
+    case NETPULSE__EVENT_TYPE__EVENT_DEVICE_UNREACHABLE:
+        return (struct event_map){"device_unreachable", "device_unreachable", NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_DEVICE_REACHABLE:
+        return (struct event_map){"device_reachable", NULL, "device_unreachable"};
+    case NETPULSE__EVENT_TYPE__EVENT_AGENT_START:
+        return (struct event_map){"agent_start", NULL, NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_SPOOL_OVERFLOW:
+        return (struct event_map){"spool_overflow", NULL, NULL};
+    case NETPULSE__EVENT_TYPE__EVENT_DEVICE_RESTART:
+        return (struct event_map){"device_restart", NULL, NULL};
+    default:
+        /* proto3 enums are open: a newer agent's type is kept as "unknown". */
+        return (struct event_map){"unknown", NULL, NULL};
+    }
+}
+
+static int cmp_event_time(const void *a, const void *b)
+{
+    const Netpulse__Event *x = *(Netpulse__Event *const *)a, *y = *(Netpulse__Event *const *)b;
+    if (x->time_ms != y->time_ms) {
+        return x->time_ms < y->time_ms ? -1 : 1;
+    }
+    return x < y ? -1 : (x > y); /* stable: keep the batch's order */
+}
+
+static int apply_event(struct np_state_db *db, const char *site, uint64_t seq,
+                       const Netpulse__Event *e, struct np_err *err)
+{
+    struct event_map k = event_kind(e->type);
+    char detail[256];
+    const char *text = e->detail;
+    sqlite3_stmt *st;
+    int ret;
+
+    if (e->type == NETPULSE__EVENT_TYPE__EVENT_SPOOL_OVERFLOW && (!text || !text[0])) {
+        snprintf(detail, sizeof detail,
+                 "spool overflow: batches %llu..%llu dropped (%llu batches, %llu bytes)",
+                 (unsigned long long)e->first_seq, (unsigned long long)e->last_seq,
+                 (unsigned long long)e->batches, (unsigned long long)e->bytes);
+        text = detail;
+    }
+    if (k.closes) {
+        st = stmt_get(db, S_EVENT_CLOSE);
+        bind_text(st, 1, site);
+        bind_text(st, 2, k.closes);
+        bind_text(st, 3, e->device);
+        bind_text(st, 4, e->subject);
+        sqlite3_bind_int64(st, 5, e->time_ms);
+        ret = stmt_exec(db, st, err, "event close");
+        if (ret < 0 || sqlite3_changes(db->conn) > 0) {
+            return ret;
+        }
+        /* Nothing open (the down happened before we knew the site): keep the
+         * up as a point in time. */
+    }
+    st = stmt_get(db, S_EVENT_INSERT);
+    bind_text(st, 1, site);
+    bind_text(st, 2, k.name);
+    bind_text(st, 3, e->device);
+    bind_text(st, 4, e->subject);
+    sqlite3_bind_int64(st, 5, e->time_ms);
+    if (k.opens) {
+        sqlite3_bind_null(st, 6);
+    } else {
+        sqlite3_bind_int64(st, 6, e->time_ms);
+    }
+    bind_text(st, 7, text);
+    bind_text(st, 8, k.opens ? "open" : "info");
+    sqlite3_bind_int64(st, 9, (int64_t)seq);
+    return stmt_exec(db, st, err, "event insert");
+}
+
+static int upsert_device(struct np_state_db *db, const char *site, const char *device,
+                         const Netpulse__DeviceInfo *info, int64_t time_ms, struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_DEVICE_UPSERT);
+    bind_text(st, 1, site);
+    bind_text(st, 2, device);
+    if (info) {
+        bind_text_or_null(st, 3, info->sys_name);
+        bind_text_or_null(st, 4, info->sys_descr);
+        bind_text_or_null(st, 5, info->sys_object_id);
+    }
+    sqlite3_bind_int64(st, 6, time_ms);
+    return stmt_exec(db, st, err, "device upsert");
+}
+
+static int apply_sample(struct np_state_db *db, const char *site,
+                        const Netpulse__InterfaceSample *s, struct np_err *err)
+{
+    char key[NP_IFACE_KEY_MAX];
+    sqlite3_stmt *st;
+    int ret = upsert_device(db, site, s->device, NULL, s->time_ms, err);
+    if (ret < 0) {
+        return ret;
+    }
+    st = stmt_get(db, S_IFACE_UPSERT);
+    bind_text(st, 1, site);
+    bind_text(st, 2, s->device);
+    bind_text(st, 3, np_iface_key(s->if_name, s->if_index, key, sizeof key));
+    bind_text(st, 4, s->if_name);
+    sqlite3_bind_int64(st, 5, s->if_index);
+    bind_text(st, 6, s->if_alias);
+    bind_text(st, 7, s->if_descr);
+    bind_u64_or_null(st, 8, s->speed_bps);
+    sqlite3_bind_int(st, 9, s->oper_status);
+    sqlite3_bind_int(st, 10, s->admin_status);
+    sqlite3_bind_int64(st, 11, s->time_ms);
+    return stmt_exec(db, st, err, "interface upsert");
+}
+
+int np_state_db_apply_batch(struct np_state_db *db, const Netpulse__Batch *b, bool *applied,
+                            struct np_err *err)
+{
+    Netpulse__Event **events = NULL;
+    const char *site = b->agent_id;
+    uint64_t done = 0;
+    bool own = false;
+    sqlite3_stmt *st;
+    int ret, rc;
+
+    if (applied) {
+        *applied = false;
+    }
+    if (b->seq == 0 || b->seq > (uint64_t)INT64_MAX) {
+        return np_err_set(err, -EINVAL, "state: batch seq %llu out of range",
+                          (unsigned long long)b->seq);
+    }
+    if (np_state_db_check_id(site) < 0) {
+        return id_fail(err, site);
+    }
+    if (b->n_events > 0) {
+        events = malloc(b->n_events * sizeof *events);
+        if (!events) {
+            return np_err_set(err, -ENOMEM, "state: out of memory");
+        }
+        memcpy(events, b->events, b->n_events * sizeof *events);
+        qsort(events, b->n_events, sizeof *events, cmp_event_time);
+    }
+
+    ret = auto_begin(db, false, &own, err);
+    if (ret < 0) {
+        goto out_free;
+    }
+    st = stmt_get(db, S_AGENT_GET);
+    bind_text(st, 1, site);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        ret = np_err_set(err, -ENOENT, "state: agent %s is not enrolled", site);
+        goto out_end;
+    } else if (rc != SQLITE_ROW) {
+        ret = db_fail(db, err, "agent lookup");
+        goto out_end;
+    }
+    ret = np_state_db_applied_seq(db, site, &done, err);
+    if (ret < 0 || b->seq <= done) {
+        goto out_end; /* replay of an applied batch: nothing to do */
+    }
+    for (size_t i = 0; i < b->n_devices && ret == 0; i++) {
+        const Netpulse__DeviceInfo *d = b->devices[i];
+        ret = upsert_device(db, site, d->device, d, d->time_ms, err);
+    }
+    for (size_t i = 0; i < b->n_samples && ret == 0; i++) {
+        ret = apply_sample(db, site, b->samples[i], err);
+    }
+    for (size_t i = 0; i < b->n_events && ret == 0; i++) {
+        ret = apply_event(db, site, b->seq, events[i], err);
+    }
+    if (ret < 0) {
+        goto out_end;
+    }
+    if (b->created_ms > 0) {
+        st = stmt_get(db, S_AGENT_SEEN);
+        bind_text(st, 1, site);
+        sqlite3_bind_int64(st, 2, b->created_ms);
+        ret = stmt_exec(db, st, err, "agent seen");
+        if (ret < 0) {
+            goto out_end;
+        }
+    }
+    st = stmt_get(db, S_APPLIED_SET);
+    bind_text(st, 1, site);
+    sqlite3_bind_int64(st, 2, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 3, np_clock_wall_ms());
+    ret = stmt_exec(db, st, err, "applied seq");
+    if (ret == 0 && applied) {
+        *applied = true;
+    }
+out_end:
+    ret = auto_end(db, own, ret, err);
+    if (ret < 0 && applied) {
+        *applied = false;
+    }
+out_free:
+    free(events);
+    return ret;
+}
+
+/* ---- JSON for the API ------------------------------------------------------ */
+
+/* Column i as a JSON integer, or null when SQL NULL. */
+static json_t *col_json_int(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        return json_null();
+    }
+    return json_integer(sqlite3_column_int64(st, i));
+}
+
+static json_t *col_json_text(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        return json_null();
+    }
+    return json_string(col_text(st, i));
+}
+
+/* One row of SITE_COLUMNS as an object; NULL when out of memory. */
+static json_t *site_row_json(sqlite3_stmt *st)
+{
+    json_t *agent;
+    json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", col_json_text(st, 0),
+                          "name", col_json_text(st, 1), "school_type", col_json_text(st, 2),
+                          "circuit_bps", col_json_int(st, 3), "baseline_bps", col_json_int(st, 4),
+                          "baseline_year", col_json_int(st, 5), "contacts", col_json_text(st, 6),
+                          "stub", sqlite3_column_int(st, 7) != 0);
+    if (!o) {
+        return NULL;
+    }
+    if (sqlite3_column_int(st, 8)) {
+        agent = json_pack("{s:b, s:b, s:o, s:o}", "enrolled", 1, "revoked",
+                          sqlite3_column_type(st, 9) != SQLITE_NULL, "last_seen_ms",
+                          col_json_int(st, 10), "applied_seq", col_json_int(st, 11));
+    } else {
+        agent = json_null();
+    }
+    if (!agent || json_object_set_new(o, "agent", agent) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int np_state_db_sites_json(struct np_state_db *db, json_t **out, struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_SITES_ALL);
+    json_t *arr = json_array();
+    int rc, ret = 0;
+
+    *out = NULL;
+    if (!arr) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (json_array_append_new(arr, site_row_json(st)) < 0) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "sites");
+    }
+    sqlite3_reset(st);
+    if (ret < 0) {
+        json_decref(arr);
+        return ret;
+    }
+    *out = arr;
+    return 0;
+}
+
+static int list_json(struct np_state_db *db, enum stmt_id id, const char *site, json_t *parent,
+                     const char *key, struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, id);
+    json_t *arr = json_array();
+    int rc, ret = 0;
+
+    if (!arr) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    bind_text(st, 1, site);
+    if (id == S_SITE_EVENTS) {
+        sqlite3_bind_int(st, 2, EVENTS_IN_SITE_JSON);
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = NULL;
+        switch (id) {
+        case S_SITE_DEVICES:
+            row = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "device", col_json_text(st, 0),
+                            "sys_name", col_json_text(st, 1), "sys_descr", col_json_text(st, 2),
+                            "sys_object_id", col_json_text(st, 3), "first_seen_ms",
+                            col_json_int(st, 4), "last_seen_ms", col_json_int(st, 5));
+            break;
+        case S_SITE_IFACES:
+            row = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "device",
+                            col_json_text(st, 0), "iface", col_json_text(st, 1), "if_name",
+                            col_json_text(st, 2), "if_index", col_json_int(st, 3), "if_alias",
+                            col_json_text(st, 4), "if_descr", col_json_text(st, 5), "speed_bps",
+                            col_json_int(st, 6), "oper_status", col_json_int(st, 7), "admin_status",
+                            col_json_int(st, 8), "first_seen_ms", col_json_int(st, 9),
+                            "last_seen_ms", col_json_int(st, 10));
+            break;
+        default:
+            row = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json_int(st, 0),
+                            "type", col_json_text(st, 1), "device", col_json_text(st, 2), "subject",
+                            col_json_text(st, 3), "start_ms", col_json_int(st, 4), "end_ms",
+                            col_json_int(st, 5), "detail", col_json_text(st, 6), "state",
+                            col_json_text(st, 7));
+            break;
+        }
+        if (json_array_append_new(arr, row) < 0) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, key);
+    }
+    sqlite3_reset(st);
+    if (ret == 0 && json_object_set_new(parent, key, arr) < 0) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    if (ret < 0) {
+        json_decref(arr);
+    }
+    return ret;
+}
+
+int np_state_db_site_json(struct np_state_db *db, const char *id, json_t **out, struct np_err *err)
+{
+    sqlite3_stmt *st;
+    json_t *site = NULL;
+    int rc, ret;
+
+    *out = NULL;
+    if (np_state_db_check_id(id) < 0) {
+        return id_fail(err, id);
+    }
+    st = stmt_get(db, S_SITE_ONE);
+    bind_text(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        site = site_row_json(st);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        return np_err_set(err, -ENOENT, "state: no site \"%s\"", id);
+    }
+    if (rc != SQLITE_ROW) {
+        return db_fail(db, err, "site");
+    }
+    if (!site) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    if ((ret = list_json(db, S_SITE_DEVICES, id, site, "devices", err)) < 0 ||
+        (ret = list_json(db, S_SITE_IFACES, id, site, "interfaces", err)) < 0 ||
+        (ret = list_json(db, S_SITE_EVENTS, id, site, "events", err)) < 0) {
+        json_decref(site);
+        return ret;
+    }
+    *out = site;
+    return 0;
+}
