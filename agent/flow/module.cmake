@@ -28,7 +28,7 @@ endforeach()
 # compared with tshark's ground truth.
 find_program(NP_TSHARK tshark)
 find_package(Python3 COMPONENTS Interpreter)
-set(NP_PCAP_DIR ${PROJECT_SOURCE_DIR}/../shared/testdata/pcap)
+set(NP_PCAP_DIR ${NETPULSE_TESTDATA}/pcap)
 if(Python3_Interpreter_FOUND)
     add_test(NAME integration.flow_pcap
              COMMAND ${Python3_EXECUTABLE}

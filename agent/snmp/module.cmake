@@ -27,5 +27,5 @@ add_test(NAME integration.snmp_snmpd
 set_tests_properties(integration.snmp_snmpd PROPERTIES LABELS integration TIMEOUT 180)
 add_test(NAME integration.snmp_snmpsim
          COMMAND python3 ${NP_SNMP_IT}/test_snmpsim.py $<TARGET_FILE:netpulse-agent>
-                 ${CMAKE_SOURCE_DIR}/../shared/testdata/snmprec)
+                 ${NETPULSE_TESTDATA}/snmprec)
 set_tests_properties(integration.snmp_snmpsim PROPERTIES LABELS integration TIMEOUT 300)

@@ -95,12 +95,13 @@ def main():
             f"[snmp deadv3]\n{common}port = {silent.getsockname()[1]}\n{v3}user = npuser\n"
             "auth_password = authpass-np1\npriv_password = privpass-np1\n"
         )
-        # snmpd caches the interface table for 3 s (if-mib data access): let
-        # the cache go stale so the poll makes it read /proc/net/dev afresh,
-        # after `before` below.
+        # snmpd caches the interface table for 3 s (if-mib data access) and
+        # may reload that cache on its own at any moment: what it answers can
+        # be up to 3 s old. So the lower bound is /proc/net/dev read more than
+        # 3 s before the poll, the upper bound right after it.
+        before = lo_bytes()
         time.sleep(3.5)
         t_start_wall = time.time()
-        before = lo_bytes()
         rc, lines, err, elapsed = helpers.run_once(agent, cfg, work)
         after = lo_bytes()
         fails.eq(rc, 1, "exit status with failing targets")
