@@ -1086,10 +1086,13 @@ static void test_bound(void)
     /* a spool reopened with a smaller bound sheds the excess at open */
     o.max_bytes /= 4;
     o.segment_bytes = 0;
+    /* Random acks may already have left less than the new bound: only then
+     * is nothing shed. */
+    bool over = dir_usage(dir, NULL) > o.max_bytes + NP_SPOOL_STATE_BYTES;
     sp = open_ok(dir, &o);
     if (sp) {
         CHECK(dir_usage(dir, NULL) <= o.max_bytes + NP_SPOOL_STATE_BYTES);
-        CHECK(np_spool_take_loss(sp, &got));
+        CHECK_INT(np_spool_take_loss(sp, &got), over);
         np_spool_close(sp);
     }
 }
