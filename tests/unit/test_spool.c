@@ -217,14 +217,15 @@ static bool seg_path(const char *dir, size_t nth, char *out, size_t cap)
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, "seg-", 4) != 0 || strlen(de->d_name) >= 64) {
+        size_t len = strlen(de->d_name);
+        if (strncmp(de->d_name, "seg-", 4) != 0 || len >= 64) {
             continue;
         }
         if (count < 64) {
-            snprintf(names[count++], sizeof names[0], "%s", de->d_name);
+            memcpy(names[count++], de->d_name, len + 1);
         }
         if (strcmp(de->d_name, best) > 0) {
-            snprintf(best, sizeof best, "%s", de->d_name);
+            memcpy(best, de->d_name, len + 1);
         }
     }
     closedir(d);
