@@ -19,6 +19,10 @@ static void usage(FILE *out)
                  "  -c, --config FILE    configuration (INI)\n"
                  "      --check          validate the configuration and exit (2 on errors)\n"
                  "      --once           poll every SNMP target once, print JSON lines, exit\n"
+                 "      --polls N        poll every SNMP target N times, adding rates\n"
+                 "                       (inBps, outBps, rateValid, rateStatus) and status\n"
+                 "                       events to the JSON lines; a summary per round on stderr\n"
+                 "      --interval DURATION  with --polls: time between rounds (default 5s)\n"
                  "      --pcap-file PCAP aggregate an offline capture, print a JSON summary\n"
                  "      --sample N       with --pcap-file: decode 1 packet in N\n"
                  "      --top N          with --pcap-file: top talkers and flows listed\n"
@@ -41,12 +45,14 @@ int main(int argc, char **argv)
         {"sample", required_argument, NULL, 's'},
         {"top", required_argument, NULL, 't'},
         {"capture-for", required_argument, NULL, 'C'},
+        {"polls", required_argument, NULL, 'P'},
+        {"interval", required_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *pcap_path = NULL;
     int check = 0, once = 0, foreground = 0, opt;
-    long sample = 0, top = 0;
-    int64_t capture_ms = 0;
+    long sample = 0, top = 0, polls = 1;
+    int64_t capture_ms = 0, interval_ms = 5000;
     char *end = NULL;
     while ((opt = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
         switch (opt) {
@@ -78,6 +84,21 @@ int main(int argc, char **argv)
         case 'C':
             if (np_units_duration_ms(optarg, &capture_ms) != 0 || capture_ms <= 0) {
                 fprintf(stderr, "netpulse-agent: --capture-for wants a duration (e.g. 5s)\n");
+                return 2;
+            }
+            break;
+        case 'P':
+            errno = 0;
+            polls = strtol(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || polls < 1 || polls > 100000) {
+                fprintf(stderr, "netpulse-agent: --polls wants a number from 1 to 100000\n");
+                return 2;
+            }
+            once = 1;
+            break;
+        case 'I':
+            if (np_units_duration_ms(optarg, &interval_ms) != 0 || interval_ms <= 0) {
+                fprintf(stderr, "netpulse-agent: --interval wants a duration (e.g. 2s)\n");
                 return 2;
             }
             break;
@@ -117,7 +138,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     } else if (once) {
-        rc = np_snmp_once(cfg, stdout, stderr);
+        rc = np_snmp_polls(cfg, (unsigned)polls, interval_ms, stdout, stderr);
     } else {
         fprintf(stderr, "netpulse-agent: this mode is not built yet\n");
         rc = 1;

@@ -29,3 +29,16 @@ add_test(NAME integration.snmp_snmpsim
          COMMAND python3 ${NP_SNMP_IT}/test_snmpsim.py $<TARGET_FILE:netpulse-agent>
                  ${NETPULSE_TESTDATA}/snmprec)
 set_tests_properties(integration.snmp_snmpsim PROPERTIES LABELS integration TIMEOUT 300)
+# Rates over a veth pair between two namespaces the test creates (root; 77 = skipped).
+add_test(NAME integration.snmp_veth_rates
+         COMMAND python3 ${NP_SNMP_IT}/test_snmp_veth.py $<TARGET_FILE:netpulse-agent>)
+set_tests_properties(integration.snmp_veth_rates PROPERTIES LABELS "integration;netns"
+                     TIMEOUT 60 SKIP_RETURN_CODE 77)
+# Counter wraps, restarts, sysUpTime wrap and status events through pass_persist.
+add_test(NAME integration.snmp_wrap
+         COMMAND python3 ${NP_SNMP_IT}/test_snmp_wrap.py $<TARGET_FILE:netpulse-agent>)
+set_tests_properties(integration.snmp_wrap PROPERTIES LABELS integration TIMEOUT 60)
+# A device whose replies arrive after the timeout.
+add_test(NAME integration.snmp_late
+         COMMAND python3 ${NP_SNMP_IT}/test_snmp_late.py $<TARGET_FILE:netpulse-agent>)
+set_tests_properties(integration.snmp_late PROPERTIES LABELS integration TIMEOUT 60)

@@ -55,6 +55,29 @@ static double cpu_ms(struct rusage *ru)
            (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000.0;
 }
 
+/* Peak RSS of this process image in KiB: VmHWM, as ru_maxrss on Linux
+ * carries over the peak of the parent's image from before exec. */
+static long peak_rss_kib(const struct rusage *ru)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    long kib = ru->ru_maxrss;
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            char *end = NULL;
+            long v = strtol(line + 6, &end, 10);
+            if (end != line + 6 && v > 0) {
+                kib = v;
+            }
+            break;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    return kib;
+}
+
 static void put_line(struct once_ctx *c, json_t *o)
 {
     /* Strings are valid UTF-8 (np_snmp_text); JSON_ENSURE_ASCII keeps the
@@ -114,15 +137,15 @@ static void on_interface(void *ctx, const struct np_snmp_if_reading *r)
         const struct np_counter_delta *bad = !np_counter_valid(r->in.status)    ? &r->in
                                              : !np_counter_valid(r->out.status) ? &r->out
                                                                                 : NULL;
-        const char *st = !r->has_previous ? "first-poll"
-                         : bad            ? np_counter_status_name(bad->status)
-                         : (r->in.status == NP_COUNTER_WRAPPED || r->out.status == NP_COUNTER_WRAPPED)
-                             ? "wrapped"
-                             : "ok";
+        const char *st =
+            !r->has_previous ? "first-poll"
+            : bad            ? np_counter_status_name(bad->status)
+            : (r->in.status == NP_COUNTER_WRAPPED || r->out.status == NP_COUNTER_WRAPPED)
+                ? "wrapped"
+                : "ok";
         json_object_set_new(o, "poll", json_integer(c->round));
         json_object_set_new(o, "inBps", r->rates_valid ? json_real(r->in.rate_bps) : json_null());
-        json_object_set_new(o, "outBps",
-                            r->rates_valid ? json_real(r->out.rate_bps) : json_null());
+        json_object_set_new(o, "outBps", r->rates_valid ? json_real(r->out.rate_bps) : json_null());
         json_object_set_new(o, "rateValid", json_boolean(r->rates_valid));
         json_object_set_new(o, "rateStatus", json_string(st));
         json_object_set_new(o, "intervalMs",
@@ -185,7 +208,7 @@ static void on_all_done(struct np_snmp_poller *p, void *ctx)
                 "snmp: poll round=%u targets=%zu failed=%zu interfaces=%zu wall_ms=%.1f "
                 "cpu_ms=%.1f rss_kib=%ld\n",
                 c->round, c->round_targets, c->round_failed, c->round_interfaces, wall, cpu,
-                ru.ru_maxrss);
+                peak_rss_kib(&ru));
         fflush(c->errout);
     }
     if (fflush(c->out) != 0) {

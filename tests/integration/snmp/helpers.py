@@ -72,3 +72,93 @@ def mkdtemp(prefix):
 
 def rmtree(d):
     shutil.rmtree(d, ignore_errors=True)
+
+
+def start_snmpd(work, conf_text, community="public", wait_s=20):
+    """Starts Debian's snmpd on a free loopback port with conf_text as its
+    only configuration; returns (Popen, port). Stop it with stop_proc()."""
+    port = free_udp_port()
+    conf = os.path.join(work, "snmpd.conf")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    env = dict(os.environ, SNMP_PERSISTENT_DIR=work, MIBS="")
+    proc = subprocess.Popen(["snmpd", "-f", "-Lo", "-C", "-c", conf, "-p",
+                             os.path.join(work, "snmpd.pid"), f"udp:127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    if not wait_snmp(port, community, wait_s):
+        stop_proc(proc)
+        raise RuntimeError("snmpd did not answer")
+    return proc, port
+
+
+def stop_proc(proc, wait_s=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class AgentRun:
+    """`netpulse-agent --polls N` running in the background; its JSON lines
+    are collected by a thread so the test can act between polls."""
+
+    def __init__(self, agent, conf_text, workdir, polls, interval, prefix=()):
+        import queue
+        import threading
+        conf = os.path.join(workdir, "agent.conf")
+        with open(conf, "w") as f:
+            f.write("[agent]\nid = test-site\n" + conf_text)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = subprocess.Popen(list(prefix) + [agent, "-c", conf, "--polls", str(polls),
+                                                     "--interval", interval],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.err = queue.SimpleQueue()
+
+        def read_out():
+            for line in self.proc.stdout:
+                if line.strip():
+                    obj = json.loads(line)
+                    obj["_seen"] = time.monotonic()
+                    with self.cond:
+                        self.lines.append(obj)
+                        self.cond.notify_all()
+
+        def read_err():
+            for line in self.proc.stderr:
+                self.err.put(line)
+
+        self.threads = [threading.Thread(target=read_out, daemon=True),
+                        threading.Thread(target=read_err, daemon=True)]
+        for t in self.threads:
+            t.start()
+
+    def wait_poll(self, poll, n_interfaces, timeout_s=15):
+        """Waits until n_interfaces interface lines of poll `poll` arrived;
+        returns them (events excluded)."""
+        deadline = time.monotonic() + timeout_s
+        with self.cond:
+            while True:
+                got = [l for l in self.lines if l.get("poll") == poll and "event" not in l]
+                if len(got) >= n_interfaces:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None and len(got) < n_interfaces:
+                    raise RuntimeError(f"poll {poll}: {len(got)} of {n_interfaces} lines")
+                self.cond.wait(min(left, 0.2))
+
+    def finish(self, timeout_s=30):
+        rc = self.proc.wait(timeout_s)
+        for t in self.threads:
+            t.join(5)
+        err = []
+        while not self.err.empty():
+            err.append(self.err.get())
+        return rc, "".join(err)
+
+    def kill(self):
+        stop_proc(self.proc)
