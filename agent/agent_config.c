@@ -1,6 +1,7 @@
 #include "agent_config.h"
 
 #include "flow/flow_config.h"
+#include "probe/probe_config.h"
 #include "snmp/snmp_config.h"
 
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #define SETTING(f) offsetof(struct np_agent_settings, f)
 
 static const char *const log_levels[] = {"error", "warning", "notice", "info", "debug", NULL};
+static const char *const spool_fsyncs[] = {"always", "interval", "never", NULL};
 
 static const struct np_opt agent_opts[] = {
     {"id", NP_OPT_STRING, SETTING(id), NULL, 0, 0, NULL, NP_OPT_REQUIRED,
@@ -22,10 +24,19 @@ static const struct np_opt agent_opts[] = {
      "HTTP(S) proxy URL; empty: the https_proxy/no_proxy environment"},
     {"spool_dir", NP_OPT_STRING, SETTING(spool_dir), "/var/lib/netpulse/spool", 0, 0, NULL, 0,
      "folder of the store-and-forward spool"},
-    {"spool_max", NP_OPT_SIZE, SETTING(spool_max_bytes), "256MiB", 1 << 20, 1099511627776.0,
+    {"spool_max", NP_OPT_SIZE, SETTING(spool_max_bytes), "256MiB", 4096, 1099511627776.0,
      NULL, 0, "disk bound of the spool; past it the oldest data is dropped and reported"},
     {"batch_interval", NP_OPT_DURATION, SETTING(batch_interval_ms), "10s", 1000, 3600000, NULL,
      0, "how often a batch (and heartbeat) goes to the collector"},
+    {"drain_rate", NP_OPT_INT, SETTING(drain_rate), "10", 1, 10000, NULL, 0,
+     "after an outage, spooled batches sent per second (oldest first)"},
+    {"timeout", NP_OPT_DURATION, SETTING(timeout_ms), "30s", 1000, 600000, NULL, 0,
+     "time allowed for one upload to the collector, connecting included"},
+    {"retry_max", NP_OPT_DURATION, SETTING(retry_max_ms), "5m", 1000, 3600000, NULL, 0,
+     "longest wait between retries (exponential backoff with jitter)"},
+    {"spool_fsync", NP_OPT_ENUM, SETTING(spool_fsync), "always", 0, 0, spool_fsyncs, 0,
+     "always: every batch on disk before it is sent; interval: within 1s; never: "
+     "only before it is sent and at exit"},
     {"log_level", NP_OPT_ENUM, SETTING(log_level), "info", 0, 0, log_levels, 0,
      "error, warning, notice, info or debug"},
     {"user", NP_OPT_STRING, SETTING(user), "", 0, 0, NULL, 0,
@@ -37,6 +48,8 @@ static const struct np_section_spec agent_sections[] = {
      sizeof agent_opts / sizeof agent_opts[0], "the agent itself"},
     NP_FLOW_SECTION_SPEC,
     NP_SNMP_SECTION_SPEC,
+    NP_PROBE_SECTION_SPEC,
+    NP_UPLINK_SECTION_SPEC,
 };
 
 int np_agent_config_load(const char *path, struct np_config **out, struct np_err *err)
@@ -48,6 +61,9 @@ int np_agent_config_load(const char *path, struct np_config **out, struct np_err
     }
     if (rc == 0) {
         rc = np_snmp_config_check(*out, err);
+    }
+    if (rc == 0) {
+        rc = np_probe_config_check(*out, err);
     }
     if (rc != 0) {
         np_config_free(*out);

@@ -17,6 +17,10 @@ struct np_agent_settings {
     char *spool_dir;
     uint64_t spool_max_bytes;
     int64_t batch_interval_ms;
+    int64_t drain_rate;   /* backlog batches sent per second after an outage */
+    int64_t timeout_ms;   /* one POST to the collector, connect included */
+    int spool_fsync;      /* enum np_spool_fsync: 0 always, 1 interval, 2 never */
+    int64_t retry_max_ms; /* cap of the retry backoff */
     int log_level; /* index into np_agent_log_levels */
     char *user;    /* drop privileges to this user after opening capture handles */
 };

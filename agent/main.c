@@ -1,5 +1,6 @@
 /* netpulse-agent: options, config, modules onto the loop, run, tear down. */
 #include "agent_config.h"
+#include "agent_run.h"
 #include "flow/flow_capture.h"
 #include "flow/flow_live.h"
 #include "snmp/snmp_poller.h"
@@ -140,8 +141,8 @@ int main(int argc, char **argv)
     } else if (once) {
         rc = np_snmp_polls(cfg, (unsigned)polls, interval_ms, stdout, stderr);
     } else {
-        fprintf(stderr, "netpulse-agent: this mode is not built yet\n");
-        rc = 1;
+        rc = np_agent_run(config_path, cfg); /* takes cfg */
+        cfg = NULL;
     }
     np_config_free(cfg);
     return rc;

@@ -1,6 +1,8 @@
 /* api: read endpoints over state_db and rrd_store; see api.h. */
 #include "api.h"
 
+#include "http_parse.h"
+#include "report_api.h"
 #include "rrd_store.h"
 #include "state_db.h"
 
@@ -15,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SITES_PREFIX "/api/v1/sites/"
-#define QUERY_VALUE_MAX 1100
+#define SITES_PREFIX NP_HTTP_SITES_PREFIX
+#define QUERY_VALUE_MAX NP_HTTP_QUERY_VALUE_MAX
 
 struct np_api {
     uv_loop_t *loop;
@@ -27,9 +29,20 @@ struct np_api {
     struct np_ingest *ingest;
     struct np_http_server *server;
     unsigned busy;
+    const struct np_collector_targets *targets; /* reports; NULL: defaults */
 };
 
-enum job_kind { JOB_SITES, JOB_SITE, JOB_SERIES };
+enum job_kind {
+    JOB_SITES,
+    JOB_SITE,
+    JOB_SERIES,
+    JOB_EVENTS,
+    JOB_OUTAGES,
+    JOB_UPTIME,   /* report_api.h */
+    JOB_CAPACITY, /* report_api.h */
+    JOB_SUMMARY,  /* report_api.h */
+    JOB_FLOWS,    /* the latest flow summaries (state_db.h np_state_db_flows_json) */
+};
 
 struct job {
     struct np_api *api;
@@ -39,6 +52,7 @@ struct job {
     char site[NP_STATE_DB_MAX_ID + 1];
     int64_t from_s, to_s;
     unsigned step_s;
+    unsigned intervals; /* JOB_FLOWS */
     char cf[8];
     char device[QUERY_VALUE_MAX], iface[QUERY_VALUE_MAX], probe[QUERY_VALUE_MAX];
     /* result */
@@ -81,71 +95,10 @@ static int on_metrics(void *ctx, struct st_h2o_req_t *req)
 
 /* ---- query strings ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Finds key in the query and percent-decodes its value into out. Returns 1
- * when found, 0 when absent, -1 when malformed or too long. */
+/* The query parsers live in http_parse.h (pure, fuzzed); see there. */
 static int query_get(struct np_http_view q, const char *key, char *out, size_t out_len)
 {
-    size_t klen = strlen(key);
-    size_t i = 0;
-    while (i < q.len) {
-        size_t end = i;
-        while (end < q.len && q.base[end] != '&') {
-            end++;
-        }
-        if (end - i > klen && memcmp(q.base + i, key, klen) == 0 && q.base[i + klen] == '=') {
-            size_t o = 0;
-            for (size_t p = i + klen + 1; p < end; p++) {
-                char c = q.base[p];
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%') {
-                    if (p + 2 >= end) {
-                        return -1;
-                    }
-                    int h = hexval(q.base[p + 1]), l = hexval(q.base[p + 2]);
-                    if (h < 0 || l < 0) {
-                        return -1;
-                    }
-                    c = (char)(h * 16 + l);
-                    p += 2;
-                }
-                if (c == '\0' || o + 1 >= out_len) {
-                    return -1;
-                }
-                out[o++] = c;
-            }
-            out[o] = '\0';
-            return 1;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno != 0) {
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return np_http_query_get(q.base, q.len, key, out, out_len);
 }
 
 /* ---- jobs ---- */
@@ -249,6 +202,63 @@ out:
     json_decref(site);
 }
 
+static void api_lock(void *mu)
+{
+    uv_mutex_lock(mu);
+}
+
+static void api_unlock(void *mu)
+{
+    uv_mutex_unlock(mu);
+}
+
+/* Uptime, capacity and the district summary (report_api.h): the db lock is
+ * taken per site, so a long summary does not starve the other endpoints. */
+static void job_report(struct job *j, struct np_err *err)
+{
+    struct np_report_api_req r = {
+        .kind = j->kind == JOB_UPTIME     ? NP_REPORT_API_UPTIME
+                : j->kind == JOB_CAPACITY ? NP_REPORT_API_CAPACITY
+                                          : NP_REPORT_API_SUMMARY,
+        .site = j->site,
+        .from_ms = j->from_s * 1000,
+        .to_ms = j->to_s * 1000,
+        .db = j->api->db,
+        .rrd = j->api->rrd,
+        .targets = j->api->targets,
+        .lock = api_lock,
+        .unlock = api_unlock,
+        .lock_ctx = &j->api->mu,
+    };
+    json_t *doc = NULL;
+    int rc = np_report_api_json(&r, &doc, err);
+    if (rc != 0) {
+        job_set_error(j, rc, err);
+        return;
+    }
+    job_set_json(j, doc);
+    json_decref(doc);
+}
+
+/* Reads the report period (from/to, month, year) into j; NULL or the
+ * message of a bad parameter. */
+static const char *report_period(struct np_http_view q, struct job *j, bool summary)
+{
+    char from[32], to[32], month[16], year[8];
+    int64_t from_ms = 0, to_ms = 0;
+    int a = query_get(q, "from", from, sizeof from), b = query_get(q, "to", to, sizeof to);
+    int c = query_get(q, "month", month, sizeof month), d = query_get(q, "year", year, sizeof year);
+    if (a < 0 || b < 0 || c < 0 || d < 0 ||
+        np_report_api_period(a > 0 ? from : NULL, b > 0 ? to : NULL, c > 0 ? month : NULL,
+                             d > 0 ? year : NULL, summary, np_clock_wall_ms(), &from_ms,
+                             &to_ms) < 0) {
+        return "period: from=&to= (Unix seconds), month=YYYY-MM or year=YYYY\n";
+    }
+    j->from_s = from_ms / 1000;
+    j->to_s = to_ms / 1000;
+    return NULL;
+}
+
 static void work_job(uv_work_t *w)
 {
     struct job *j = w->data;
@@ -266,9 +276,29 @@ static void work_job(uv_work_t *w)
         rc = np_state_db_site_json(j->api->db, j->site, &doc, &err);
         uv_mutex_unlock(&j->api->mu);
         break;
+    case JOB_FLOWS:
+        uv_mutex_lock(&j->api->mu);
+        rc = np_state_db_flows_json(j->api->db, j->site, j->intervals, &doc, &err);
+        uv_mutex_unlock(&j->api->mu);
+        break;
     case JOB_SERIES:
         job_series(j, &err);
         return;
+    case JOB_UPTIME:
+    case JOB_CAPACITY:
+    case JOB_SUMMARY:
+        job_report(j, &err);
+        return;
+    case JOB_EVENTS:
+    case JOB_OUTAGES:
+        uv_mutex_lock(&j->api->mu);
+        rc = j->kind == JOB_EVENTS
+                 ? np_state_db_events_json(j->api->db, j->site, j->from_s * 1000, j->to_s * 1000,
+                                           &doc, &err)
+                 : np_state_db_outages_json(j->api->db, j->site, j->from_s * 1000,
+                                            j->to_s * 1000, np_clock_wall_ms(), &doc, &err);
+        uv_mutex_unlock(&j->api->mu);
+        break;
     }
     if (rc != 0) {
         job_set_error(j, rc, &err);
@@ -340,6 +370,52 @@ static int on_sites(void *ctx, struct st_h2o_req_t *req)
     return start_job(api, req, j);
 }
 
+/* GET /api/v1/sites/{id}/flows?intervals=N: the latest flow summaries of
+ * each [pcap] source of the site (N newest intervals, default 1, at most
+ * NP_STATE_DB_FLOW_KEEP), privacy already applied by the agent. Returns 1
+ * when path is not this route. */
+static int on_site_flows(struct np_api *api, struct st_h2o_req_t *req, struct np_http_view path)
+{
+    static const char tail[] = "/flows";
+    const size_t tl = sizeof tail - 1, pl = sizeof SITES_PREFIX - 1;
+    enum np_http_site_sub sub;
+    char n[16];
+    if (path.len <= pl + tl || memcmp(path.base + path.len - tl, tail, tl) != 0 ||
+        memchr(path.base + pl, '/', path.len - tl - pl) != NULL) {
+        return 1;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+        return 0;
+    }
+    /* The id is checked by the same parser as the other site routes. */
+    if (np_http_site_path(path.base, path.len - tl, j->site, sizeof j->site, &sub) != 0 ||
+        sub != NP_HTTP_SITE || np_state_db_check_id(j->site) != 0) {
+        free(j);
+        return -1;
+    }
+    j->kind = JOB_FLOWS;
+    j->intervals = 1;
+    int got = query_get(np_http_query(req), "intervals", n, sizeof n);
+    if (got > 0) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(n, &end, 10);
+        if (errno != 0 || end == n || *end != '\0' || v < 1 || v > NP_STATE_DB_FLOW_KEEP) {
+            got = -1;
+        } else {
+            j->intervals = (unsigned)v;
+        }
+    }
+    if (got < 0) {
+        free(j);
+        reply_plain(req, 400, "Bad Request", "intervals: 1..60\n");
+        return 0;
+    }
+    return start_job(api, req, j);
+}
+
 /* /api/v1/sites/{id} and /api/v1/sites/{id}/series */
 static int on_site(void *ctx, struct st_h2o_req_t *req)
 {
@@ -348,67 +424,44 @@ static int on_site(void *ctx, struct st_h2o_req_t *req)
         reply_plain(req, 405, "Method Not Allowed", "GET only\n");
         return 0;
     }
-    struct np_http_view path = np_http_path(req);
-    const char *id = path.base + strlen(SITES_PREFIX);
-    size_t rest = path.len - strlen(SITES_PREFIX);
-    const char *slash = memchr(id, '/', rest);
-    size_t id_len = slash ? (size_t)(slash - id) : rest;
-    bool series = false;
-    if (slash) {
-        size_t tail = rest - id_len;
-        if (tail == 7 && memcmp(slash, "/series", 7) == 0) {
-            series = true;
-        } else if (tail != 1) { /* a trailing '/' is fine */
-            return -1;
-        }
+    int flows = on_site_flows(api, req, np_http_path(req));
+    if (flows != 1) {
+        return flows;
     }
+    static const enum job_kind kinds[] = {
+        [NP_HTTP_SITE] = JOB_SITE,          [NP_HTTP_SITE_SERIES] = JOB_SERIES,
+        [NP_HTTP_SITE_EVENTS] = JOB_EVENTS, [NP_HTTP_SITE_OUTAGES] = JOB_OUTAGES,
+        [NP_HTTP_SITE_UPTIME] = JOB_UPTIME, [NP_HTTP_SITE_CAPACITY] = JOB_CAPACITY,
+    };
+    struct np_http_view path = np_http_path(req);
+    enum np_http_site_sub sub;
     struct job *j = calloc(1, sizeof *j);
     if (!j) {
         reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
-    if (id_len == 0 || id_len >= sizeof j->site) {
+    if (np_http_site_path(path.base, path.len, j->site, sizeof j->site, &sub) != 0 ||
+        np_state_db_check_id(j->site) != 0) {
         free(j);
         return -1;
     }
-    memcpy(j->site, id, id_len);
-    j->site[id_len] = '\0';
-    if (np_state_db_check_id(j->site) != 0) {
-        free(j);
-        return -1;
-    }
-    j->kind = series ? JOB_SERIES : JOB_SITE;
-    if (series) {
-        if (!api->rrd) {
+    bool series = sub == NP_HTTP_SITE_SERIES;
+    enum job_kind ranged = series ? JOB_SITE : kinds[sub]; /* JOB_SITE: not a ranged list */
+    j->kind = series ? JOB_SERIES : ranged;
+    if (ranged == JOB_UPTIME || ranged == JOB_CAPACITY) {
+        const char *bad = report_period(np_http_query(req), j, false);
+        if (bad) {
             free(j);
-            reply_plain(req, 503, "Service Unavailable", "no RRD store\n");
+            reply_plain(req, 400, "Bad Request", bad);
             return 0;
         }
+        return start_job(api, req, j);
+    }
+    if (ranged != JOB_SITE) {
+        /* from/to: Unix seconds; default the last 30 days. */
         struct np_http_view q = np_http_query(req);
-        char v[32];
-        int64_t now_s = np_clock_wall_ms() / 1000, step = 0;
-        j->to_s = now_s;
-        j->from_s = now_s - 86400;
-        snprintf(j->cf, sizeof j->cf, "AVERAGE");
-        const char *bad = NULL;
-        int r;
-        if ((r = query_get(q, "from", v, sizeof v)) < 0 || (r > 0 && parse_i64(v, &j->from_s))) {
-            bad = "from: expected Unix seconds";
-        } else if ((r = query_get(q, "to", v, sizeof v)) < 0 || (r > 0 && parse_i64(v, &j->to_s))) {
-            bad = "to: expected Unix seconds";
-        } else if ((r = query_get(q, "step", v, sizeof v)) < 0 ||
-                   (r > 0 && (parse_i64(v, &step) || step < 0 || step > 86400 * 366))) {
-            bad = "step: expected seconds";
-        } else if ((r = query_get(q, "cf", j->cf, sizeof j->cf)) < 0 ||
-                   (strcmp(j->cf, "AVERAGE") != 0 && strcmp(j->cf, "MAX") != 0)) {
-            bad = "cf: AVERAGE or MAX";
-        } else if (query_get(q, "device", j->device, sizeof j->device) < 0 ||
-                   query_get(q, "iface", j->iface, sizeof j->iface) < 0 ||
-                   query_get(q, "probe", j->probe, sizeof j->probe) < 0) {
-            bad = "device/iface/probe: malformed";
-        } else if (j->from_s >= j->to_s) {
-            bad = "from must be before to";
-        }
+        const char *bad = np_http_range_query_parse(q.base, q.len, np_clock_wall_ms() / 1000,
+                                                    &j->from_s, &j->to_s);
         if (bad) {
             free(j);
             char text[80];
@@ -416,7 +469,38 @@ static int on_site(void *ctx, struct st_h2o_req_t *req)
             reply_plain(req, 400, "Bad Request", text);
             return 0;
         }
-        j->step_s = (unsigned)step;
+    }
+    if (series) {
+        if (!api->rrd) {
+            free(j);
+            reply_plain(req, 503, "Service Unavailable", "no RRD store\n");
+            return 0;
+        }
+        struct np_http_view q = np_http_query(req);
+        struct np_http_series_query *sq = malloc(sizeof *sq);
+        if (!sq) {
+            free(j);
+            reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+            return 0;
+        }
+        const char *bad = np_http_series_query_parse(q.base, q.len, np_clock_wall_ms() / 1000, sq);
+        if (!bad) {
+            j->from_s = sq->from_s;
+            j->to_s = sq->to_s;
+            j->step_s = sq->step_s;
+            memcpy(j->cf, sq->cf, sizeof j->cf);
+            memcpy(j->device, sq->device, sizeof j->device);
+            memcpy(j->iface, sq->iface, sizeof j->iface);
+            memcpy(j->probe, sq->probe, sizeof j->probe);
+        }
+        free(sq);
+        if (bad) {
+            free(j);
+            char text[80];
+            snprintf(text, sizeof text, "%s\n", bad);
+            reply_plain(req, 400, "Bad Request", text);
+            return 0;
+        }
     }
     return start_job(api, req, j);
 }
@@ -453,6 +537,35 @@ out_free:
     return rc;
 }
 
+/* GET /api/v1/district/summary */
+static int on_summary(void *ctx, struct st_h2o_req_t *req)
+{
+    struct np_api *api = ctx;
+    const char *bad;
+    if (!np_http_view_is(np_http_method(req), "GET")) {
+        reply_plain(req, 405, "Method Not Allowed", "GET only\n");
+        return 0;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+        return 0;
+    }
+    j->kind = JOB_SUMMARY;
+    bad = report_period(np_http_query(req), j, true);
+    if (bad) {
+        free(j);
+        reply_plain(req, 400, "Bad Request", bad);
+        return 0;
+    }
+    return start_job(api, req, j);
+}
+
+void np_api_set_targets(struct np_api *api, const struct np_collector_targets *targets)
+{
+    api->targets = targets;
+}
+
 void np_api_set_server(struct np_api *api, struct np_http_server *server)
 {
     api->server = server;
@@ -465,7 +578,8 @@ int np_api_register(struct np_api *api, struct np_http_server *server)
         np_http_server_route(server, "/metrics", false, on_metrics, api) != 0 ||
         np_http_server_route(server, "/api/v1/ingest", false, np_ingest_handle, api->ingest) != 0 ||
         np_http_server_route(server, "/api/v1/sites", false, on_sites, api) != 0 ||
-        np_http_server_route(server, SITES_PREFIX, true, on_site, api) != 0) {
+        np_http_server_route(server, SITES_PREFIX, true, on_site, api) != 0 ||
+        np_http_server_route(server, "/api/v1/district/summary", false, on_summary, api) != 0) {
         return -ENOMEM;
     }
     return 0;

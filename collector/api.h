@@ -15,6 +15,21 @@
  *       device/iface/probe, every interface the site has reported; with
  *       device and iface, that one; with probe, that probe ("kind": "probe",
  *       points rtt_ms, loss, up).
+ *   GET /api/v1/sites/{id}/events?from=&to=
+ *   GET /api/v1/sites/{id}/outages?from=&to=
+ *       the site's events / outages (state_db.h np_state_db_events_json,
+ *       np_state_db_outages_json) overlapping [from, to), Unix seconds
+ *       (default: the last 30 days), oldest first. The sites list and the
+ *       site carry status and since_ms; the site its outages (outage.h).
+ *   GET /api/v1/sites/{id}/uptime?from=&to= | month=YYYY-MM | year=YYYY
+ *   GET /api/v1/sites/{id}/capacity?(same)
+ *   GET /api/v1/sites/{id}/flows?intervals=N
+ *       the latest flow summaries per [pcap] source (state_db.h
+ *       np_state_db_flows_json): by app, by protocol, top talkers, top flows,
+ *       privacy applied by the agent; N newest intervals (default 1, max 60)
+ *   GET /api/v1/district/summary?(same; default the current year)
+ *       uptime and capacity figures and the district summary
+ *       (report_api.h); default period: the current month.
  * Errors: 400 (bad parameter), 404 (no such site or series), 405, 503.
  *
  * Database and RRD reads run in libuv pool jobs on the API's own state_db
@@ -38,6 +53,11 @@ struct np_api;
 int np_api_new(uv_loop_t *loop, const char *state_db_path, struct np_metrics *metrics,
                struct np_rrd_store *rrd, struct np_ingest *ingest, struct np_api **out,
                struct np_err *err);
+
+/* The targets of collector.conf for the report endpoints (borrowed, must
+ * outlive the API); until set, DESIGN.md's defaults. */
+struct np_collector_targets;
+void np_api_set_targets(struct np_api *api, const struct np_collector_targets *targets);
 
 /* Points the connection gauge at server (may be NULL). */
 void np_api_set_server(struct np_api *api, struct np_http_server *server);

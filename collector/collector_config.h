@@ -1,5 +1,6 @@
 /* collector_config: collector.conf, shared by netpulse-collector and the
- * netpulse CLI. Sections [collector], [targets], [smtp]; key names are part of
+ * netpulse CLI. Sections [collector], [targets], [smtp], [alerts] and
+ * [webhook NAME] (alerts: alert_rules.h, alerter.h); key names are part of
  * the contract (DESIGN.md). Every option, its default and its help live in
  * the tables of collector_config.c, which also drive --help
  * (np_collector_config_describe).
@@ -36,6 +37,18 @@ struct np_collector_settings {
     char *journal_dir;       /* as written in the file ("" : DATA_DIR/journal); see below */
     uint64_t max_body_bytes; /* largest request body accepted (ingest) */
     int log_level;           /* index into error, warning, notice, info, debug; see below */
+    int64_t heartbeat_timeout_ms; /* silence that opens a suspected outage */
+    char *web_root;               /* the dashboard's static files (web.h) */
+    bool allow_root;              /* run even as root (main.c refuses otherwise) */
+};
+
+/* [dashboard]: who may see the dashboard (web_auth.h). */
+struct np_collector_dashboard {
+    bool public_read;         /* public: reading without login */
+    int64_t session_idle_ms;  /* a session unused this long ends */
+    int64_t session_max_ms;   /* a session ends this long after login */
+    bool metrics_public;      /* /metrics without a token */
+    char *metrics_token;      /* secret bearer for /metrics ("" : none) */
 };
 
 /* [targets]: the district's goals. Ratios: 0.995 = 99.5 %, 4.0 = +400 %. */
@@ -54,6 +67,43 @@ struct np_collector_smtp {
     struct np_strlist to;
     char *user;     /* "" : no AUTH */
     char *password; /* secret: password = or password_file = */
+    int starttls;   /* smtp://: 0 required, 1 optional, 2 off (labs); see smtp_opts */
+    char *ca_file;  /* PEM CA bundle for the server's certificate; "" : system store */
+    int64_t timeout_ms; /* whole SMTP transaction */
+};
+
+/* [alerts]: rules, noise control, routing (alert_rules.h, alerter.h). */
+struct np_collector_alerts {
+    bool enabled;
+    int64_t site_down_after_ms, hold_down_ms, settle_wait_ms;
+    int64_t digest_window_ms, digest_min;
+    int64_t flap_window_ms, flap_max, flap_stable_ms;
+    int64_t reminder_ms;
+    bool uplink, interface;
+    int64_t uplink_hold_ms, interface_hold_ms;
+    double utilisation;        /* 0: off */
+    int64_t utilisation_for_ms;
+    bool sla;
+    double spool;              /* fill ratio; 0: off */
+    bool spool_dropped;
+    double disk_free_min;      /* 0: off */
+    char *dashboard_url;       /* "" : https://LISTEN (or http:// with plain_http) */
+    bool to_site_contacts;
+    int site_contacts_min;     /* severity index: info, warning, critical */
+    int district_min;
+    struct np_strlist to_elementary, to_middle, to_high, to_other;
+    int64_t retry_initial_ms, retry_max_ms, give_up_after_ms;
+    int64_t poll_ms;
+};
+
+/* [webhook NAME]: one JSON webhook per section. */
+struct np_collector_webhook {
+    char *name;
+    char *url;
+    int format;       /* 0 generic, 1 slack, 2 teams */
+    int min_severity; /* 0 info, 1 warning, 2 critical */
+    int64_t timeout_ms;
+    char *ca_file;
 };
 
 /* A loaded collector.conf with the derived paths. Everything is owned by it. */
@@ -62,6 +112,10 @@ struct np_collector_config {
     const struct np_collector_settings *collector; /* borrowed from cfg */
     const struct np_collector_targets *targets;
     const struct np_collector_smtp *smtp;
+    const struct np_collector_alerts *alerts;
+    const struct np_collector_dashboard *dashboard;
+    size_t n_webhooks; /* webhooks[0..n): borrowed from cfg, file order */
+    const struct np_collector_webhook **webhooks;
     char *journal_dir;           /* journal_dir, or DATA_DIR/journal when empty */
     char *state_db_path;         /* DATA_DIR/state.db */
     enum np_log_level log_level; /* log_level as np_log_init() takes it */

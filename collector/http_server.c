@@ -45,6 +45,7 @@ struct np_http_server {
     SSL_CTX *ssl_ctx; /* NULL with plain_http; the one new connections get */
     bool plain_http;
     struct sockaddr_storage addr;
+    int listen_fd; /* > 0: socket activation's socket, used instead of addr */
     uv_tcp_t listener;
     bool listening;
     bool stopped;
@@ -54,6 +55,8 @@ struct np_http_server {
     unsigned refused;
     struct route *routes;
     size_t n_routes;
+    np_http_guard_cb guard;
+    void *guard_ctx;
 };
 
 /* One accepted TCP connection; h2o owns it after h2o_accept until its close
@@ -162,6 +165,9 @@ out_free:
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     struct np_http_server *s = ((struct root_handler *)self)->server;
+    if (s->guard && s->guard(s->guard_ctx, req) != 0) {
+        return 0;
+    }
     for (size_t i = 0; i < s->n_routes; i++) {
         const struct route *r = &s->routes[i];
         bool match = r->prefix ? req->path_normalized.len >= r->len &&
@@ -192,6 +198,7 @@ int np_http_server_new(uv_loop_t *loop, const struct np_http_server_opts *o,
         goto out_free;
     }
     s->loop = loop;
+    s->listen_fd = o->listen_fd;
     s->plain_http = o->plain_http;
     s->max_conns = o->max_connections ? o->max_connections : NP_HTTP_DEFAULT_MAX_CONNECTIONS;
     if (!o->plain_http) {
@@ -254,6 +261,12 @@ int np_http_server_route(struct np_http_server *s, const char *path, bool prefix
     return 0;
 }
 
+void np_http_server_set_guard(struct np_http_server *s, np_http_guard_cb cb, void *ctx)
+{
+    s->guard = cb;
+    s->guard_ctx = ctx;
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = (struct conn *)h;
@@ -306,20 +319,35 @@ int np_http_server_listen(struct np_http_server *s, struct np_err *err)
     }
     s->listener.data = s;
     s->listening = true;
-    rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&s->addr, 0);
+    if (s->listen_fd > 0) { /* socket activation: bound (and listening) already */
+        rc = uv_tcp_open(&s->listener, s->listen_fd);
+    } else {
+        rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&s->addr, 0);
+    }
     if (rc == 0) {
         rc = uv_listen((uv_stream_t *)&s->listener, 511, on_accept);
     }
     if (rc != 0) {
         return np_err_set(err, rc, "http: cannot listen: %s", uv_strerror(rc));
     }
-    struct sockaddr_storage bound;
+    struct sockaddr_storage bound = {0};
     int len = sizeof bound;
+    char host[INET6_ADDRSTRLEN] = "?";
     if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len) == 0) {
-        s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                    : ((struct sockaddr_in *)&bound)->sin_port);
+        bool v6 = bound.ss_family == AF_INET6;
+        s->port = ntohs(v6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                           : ((struct sockaddr_in *)&bound)->sin_port);
+        if (v6) {
+            uv_ip6_name((struct sockaddr_in6 *)&bound, host, sizeof host);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&bound, host, sizeof host);
+        }
     }
-    np_log(NP_LOG_INFO, "http: listening port=%d tls=%s", s->port, s->plain_http ? "no" : "yes");
+    /* The bound port (listen = HOST:0 picks one): tests read it from here or
+     * from netpulse-collector --port-file. */
+    np_log(NP_LOG_INFO, "http: listening addr=%s%s%s:%d tls=%s",
+           bound.ss_family == AF_INET6 ? "[" : "", host, bound.ss_family == AF_INET6 ? "]" : "",
+           s->port, s->plain_http ? "no" : "yes");
     return 0;
 }
 
@@ -404,9 +432,19 @@ void np_http_reply(struct st_h2o_req_t *req, int status, const char *reason,
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
                        strlen(content_type));
     }
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                   H2O_STRLIT("no-store"));
+    if (h2o_find_header(&req->res.headers, H2O_TOKEN_CACHE_CONTROL, -1) < 0) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                       H2O_STRLIT("no-store"));
+    }
     h2o_send_inline(req, body, len);
+}
+
+void np_http_add_header(struct st_h2o_req_t *req, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    h2o_iovec_t n = h2o_strdup(&req->pool, name, nl);
+    h2o_iovec_t v = h2o_strdup(&req->pool, value, vl);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
 }
 
 struct np_http_pending {
@@ -491,6 +529,11 @@ struct np_http_view np_http_body(const struct st_h2o_req_t *req)
         return (struct np_http_view){"", 0};
     }
     return (struct np_http_view){req->entity.base, req->entity.len};
+}
+
+struct np_http_view np_http_authority(const struct st_h2o_req_t *req)
+{
+    return (struct np_http_view){req->authority.base, req->authority.base ? req->authority.len : 0};
 }
 
 struct np_http_view np_http_header(const struct st_h2o_req_t *req, const char *name)

@@ -47,6 +47,8 @@ struct np_http_server_opts {
     uint64_t handshake_timeout_ms; /* 0: default */
     uint64_t request_timeout_ms;   /* 0: default */
     unsigned max_connections;      /* 0: default */
+    int listen_fd; /* > 0: an already bound TCP socket to listen on instead of `listen`
+                    * (systemd socket activation); the server takes it over */
 };
 
 struct np_http_server;
@@ -69,6 +71,13 @@ int np_http_server_new(uv_loop_t *loop, const struct np_http_server_opts *o,
  * Before np_http_server_listen() only. Errors: -ENOMEM. */
 int np_http_server_route(struct np_http_server *s, const char *path, bool prefix,
                          np_http_handler_cb cb, void *ctx);
+
+/* A guard runs before routing for every request (access control, headers
+ * every response carries; web_auth.h). It returns 0 to let the request go on
+ * to the routes, non-zero when it has answered. One guard; ctx is passed
+ * through. Before np_http_server_listen() only. */
+typedef int (*np_http_guard_cb)(void *ctx, struct st_h2o_req_t *req);
+void np_http_server_set_guard(struct np_http_server *s, np_http_guard_cb cb, void *ctx);
 
 /* Binds and listens. Errors: -errno from libuv (e.g. -EADDRINUSE). */
 int np_http_server_listen(struct np_http_server *s, struct np_err *err);
@@ -101,6 +110,11 @@ void np_http_server_free(struct np_http_server *s);
  * (copied). Loop thread. */
 void np_http_reply(struct st_h2o_req_t *req, int status, const char *reason,
                    const char *content_type, const char *body, size_t len);
+
+/* Adds a response header (name lower case; both copied into the request's
+ * pool) to the answer given later by np_http_reply() or a pending reply. A
+ * cache-control header given here replaces the default "no-store". */
+void np_http_add_header(struct st_h2o_req_t *req, const char *name, const char *value);
 
 /* A request to be answered later (after a work job, a journal sync). If the
  * client goes away first, h2o frees the request; the pending handle then
@@ -136,6 +150,9 @@ struct np_http_view np_http_method(const struct st_h2o_req_t *req);
 struct np_http_view np_http_path(const struct st_h2o_req_t *req);
 struct np_http_view np_http_query(const struct st_h2o_req_t *req);
 struct np_http_view np_http_body(const struct st_h2o_req_t *req);
+
+/* The authority (Host header, or HTTP/2 :authority); .len 0 when absent. */
+struct np_http_view np_http_authority(const struct st_h2o_req_t *req);
 
 /* First value of header name (lower case); .base NULL when absent. */
 struct np_http_view np_http_header(const struct st_h2o_req_t *req, const char *name);

@@ -1,8 +1,10 @@
 /* ingest: authenticated batch ingest with a group-committed journal; see ingest.h. */
 #include "ingest.h"
 
+#include "http_parse.h"
 #include "http_server.h"
 #include "journal.h"
+#include "outage.h"
 #include "rrd_store.h"
 #include "state_db.h"
 
@@ -10,14 +12,11 @@
 #include "netpulse/log.h"
 #include "netpulse/wire.h"
 
-#include <zlib.h>
-
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define TOKEN_MAX 128
 /* Refuse new batches (503, the agent keeps them in its spool) while this many
@@ -54,6 +53,13 @@ struct np_ingest {
     bool apply_broken;      /* an apply failed: stop acknowledging, a restart replays */
     uint64_t journal_bytes; /* appended and not yet acknowledged as applied */
 
+    /* Outages (outage.h): heard and tick on the loop, batches in the apply
+     * jobs; all under outage_mu. Rows are written by the apply jobs only. */
+    struct np_outage_tracker *outages;
+    uv_mutex_t outage_mu;
+    uv_timer_t *outage_timer; /* heap: freed in its close callback */
+    bool outage_flush_queued;
+
     unsigned inflight; /* requests between handle and reply */
     bool closing;
     void (*on_drained)(void *);
@@ -83,6 +89,7 @@ struct ingest_req {
     /* journal and apply */
     struct np_journal_req jreq;
     bool is_barrier;
+    bool outage_flush; /* not a batch: writes changed outages (apply queue) */
     uint64_t jseq;
     double rrd_s;
     int apply_rc;
@@ -213,81 +220,6 @@ static void reply_ack(struct np_http_pending *p, uint64_t ack)
 
 /* ---- step 1: work job ---- */
 
-/* Inflates a gzip body into *out (caller frees) with the wire limit as a hard cap. */
-static int gunzip(const uint8_t *in, size_t in_len, uint8_t **out, size_t *out_len,
-                  struct np_err *err)
-{
-    const size_t cap = NP_WIRE_MAX_BATCH_BYTES;
-    z_stream zs;
-    memset(&zs, 0, sizeof zs);
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
-        return np_err_set(err, -ENOMEM, "ingest: inflateInit failed");
-    }
-    size_t size = in_len * 4 < 65536 ? 65536 : in_len * 4;
-    if (size > cap + 1) {
-        size = cap + 1;
-    }
-    uint8_t *buf = malloc(size);
-    int rc = 0;
-    if (!buf) {
-        rc = np_err_set(err, -ENOMEM, "ingest: out of memory");
-        goto out_end;
-    }
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)in_len;
-    size_t have = 0;
-    for (;;) {
-        if (have == size) {
-            if (size > cap) {
-                rc = np_err_set(err, NP_ETOOBIG, "body inflates to more than %zu bytes", cap);
-                goto out_free;
-            }
-            size_t nsize = size * 2 > cap + 1 ? cap + 1 : size * 2;
-            uint8_t *nb = realloc(buf, nsize);
-            if (!nb) {
-                rc = np_err_set(err, -ENOMEM, "ingest: out of memory");
-                goto out_free;
-            }
-            buf = nb;
-            size = nsize;
-        }
-        zs.next_out = buf + have;
-        zs.avail_out = (uInt)(size - have);
-        int z = inflate(&zs, Z_NO_FLUSH);
-        have = size - zs.avail_out;
-        if (z == Z_STREAM_END) {
-            if (zs.avail_in != 0) {
-                rc = np_err_set(err, NP_EPROTO, "gzip: %u bytes after the end of the stream",
-                                zs.avail_in);
-                goto out_free;
-            }
-            break;
-        }
-        if (z == Z_BUF_ERROR && zs.avail_in == 0) {
-            rc = np_err_set(err, NP_EPROTO, "gzip: truncated stream");
-            goto out_free;
-        }
-        if (z != Z_OK && z != Z_BUF_ERROR) {
-            rc = np_err_set(err, NP_EPROTO, "gzip: %s", zs.msg ? zs.msg : "corrupt stream");
-            goto out_free;
-        }
-    }
-    if (have > cap) {
-        rc = np_err_set(err, NP_ETOOBIG, "body inflates to more than %zu bytes", cap);
-        goto out_free;
-    }
-    *out = buf;
-    *out_len = have;
-    inflateEnd(&zs);
-    return 0;
-
-out_free:
-    free(buf);
-out_end:
-    inflateEnd(&zs);
-    return rc;
-}
-
 static void set_result(struct ingest_req *r, int status, enum np_reject_reason why, const char *msg)
 {
     r->http_status = status;
@@ -326,7 +258,8 @@ static void work_decode(uv_work_t *w)
     r->db_applied_seq = applied;
 
     if (r->gzip) {
-        rc = gunzip(r->body, r->body_len, &r->raw, &r->raw_len, &err);
+        rc = np_http_gunzip(r->body, r->body_len, NP_WIRE_MAX_BATCH_BYTES, &r->raw, &r->raw_len,
+                            &err);
         if (rc != 0) {
             set_result(r,
                        rc == NP_ETOOBIG ? 413
@@ -429,6 +362,100 @@ static void on_journal_done(struct np_journal_req *jr, int status)
     apply_kick(ing);
 }
 
+/* ---- outages ---- */
+
+/* Any valid batch from an agent is a heartbeat, duplicates too. Loop thread. */
+static void outage_heard(struct np_ingest *ing, const Netpulse__Batch *b)
+{
+    const Netpulse__Heartbeat *hb = b->heartbeat;
+    uv_mutex_lock(&ing->outage_mu);
+    (void)np_outage_heard(ing->outages, b->agent_id, (int64_t)np_clock_mono_ms(),
+                          np_clock_wall_ms(), b->created_ms, hb ? hb->spool_batches : 0,
+                          hb ? hb->spool_oldest_ms : 0);
+    uv_mutex_unlock(&ing->outage_mu);
+}
+
+/* Writes the outages of every agent whose list changed (in the caller's
+ * transaction if one is open). Blocking: apply job or before the loop runs. */
+static int outage_sync_dirty(struct np_ingest *ing, struct np_err *err)
+{
+    struct np_outage_rec *recs = malloc(NP_OUTAGE_MAX_OUTAGES * sizeof *recs);
+    char id[NP_OUTAGE_AGENT_MAX + 1];
+    int rc = 0;
+    if (!recs) {
+        return np_err_set(err, -ENOMEM, "ingest: out of memory");
+    }
+    for (;;) {
+        size_t n = 0;
+        int64_t window_from = 0;
+        uv_mutex_lock(&ing->outage_mu);
+        bool any = np_outage_pop_dirty(ing->outages, id, sizeof id);
+        if (any) {
+            (void)np_outage_get(ing->outages, id, recs, NP_OUTAGE_MAX_OUTAGES, &n, &window_from);
+        }
+        uv_mutex_unlock(&ing->outage_mu);
+        if (!any) {
+            break;
+        }
+        if (n == NP_OUTAGE_MAX_OUTAGES && recs[0].start_ms > window_from) {
+            window_from = recs[0].start_ms; /* older ones fell off the list, not out of the db */
+        }
+        unsigned changes = 0;
+        rc = np_state_db_outages_sync(ing->apply_db, id, window_from, recs, n, &changes, err);
+        if (rc != 0) {
+            break;
+        }
+        if (changes) {
+            const struct np_outage_rec *last = n ? &recs[n - 1] : NULL;
+            np_log(
+                NP_LOG_INFO,
+                "outage: updated agent=%s outages=%zu rows_changed=%u newest=%s/%s start_ms=%lld "
+                "end_ms=%lld",
+                id, n, changes, last ? np_outage_rec_cause_name(last->cause) : "none",
+                last ? np_outage_rec_state_name(last->state) : "none",
+                last ? (long long)last->start_ms : 0LL, last ? (long long)last->end_ms : 0LL);
+        }
+    }
+    free(recs);
+    return rc;
+}
+
+static void apply_kick(struct np_ingest *ing);
+
+/* Every second: silent agents open suspected outages at once; changed
+ * outages are written by a flush job in the apply queue. */
+static void on_outage_tick(uv_timer_t *t)
+{
+    struct np_ingest *ing = t->data;
+    uv_mutex_lock(&ing->outage_mu);
+    np_outage_tick(ing->outages, (int64_t)np_clock_mono_ms());
+    size_t dirty = np_outage_dirty_count(ing->outages);
+    uv_mutex_unlock(&ing->outage_mu);
+    if (dirty == 0 || ing->outage_flush_queued || ing->closing) {
+        return;
+    }
+    struct ingest_req *r = calloc(1, sizeof *r);
+    if (!r) {
+        return; /* the next tick tries again */
+    }
+    r->ing = ing;
+    r->outage_flush = true;
+    if (ing->apply_tail) {
+        ing->apply_tail->next = r;
+    } else {
+        ing->apply_head = r;
+    }
+    ing->apply_tail = r;
+    ing->apply_len++;
+    ing->outage_flush_queued = true;
+    apply_kick(ing);
+}
+
+static void free_timer(uv_handle_t *h)
+{
+    free(h);
+}
+
 /* ---- step 2: back on the loop after decoding ---- */
 
 static void after_decode(uv_work_t *w, int status)
@@ -443,6 +470,7 @@ static void after_decode(uv_work_t *w, int status)
         finish_reject(r, r->http_status, r->reject, r->reason);
         return;
     }
+    outage_heard(ing, r->batch);
     if (ing->closing) {
         finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "collector is shutting down");
         return;
@@ -492,32 +520,6 @@ static void after_decode(uv_work_t *w, int status)
 
 /* ---- entry ---- */
 
-static int parse_bearer(struct np_http_view v, char *out, size_t out_len)
-{
-    static const char scheme[] = "bearer ";
-    if (!v.base || v.len <= sizeof scheme - 1 ||
-        strncasecmp(v.base, scheme, sizeof scheme - 1) != 0) {
-        return -1;
-    }
-    const char *t = v.base + sizeof scheme - 1;
-    size_t n = v.len - (sizeof scheme - 1);
-    while (n > 0 && *t == ' ') {
-        t++;
-        n--;
-    }
-    if (n == 0 || n >= out_len) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (t[i] <= 0x20 || t[i] >= 0x7f) {
-            return -1;
-        }
-    }
-    memcpy(out, t, n);
-    out[n] = '\0';
-    return 0;
-}
-
 int np_ingest_handle(void *ctx, struct st_h2o_req_t *req)
 {
     struct np_ingest *ing = ctx;
@@ -545,7 +547,8 @@ int np_ingest_handle(void *ctx, struct st_h2o_req_t *req)
         finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "collector is shutting down");
         return 0;
     }
-    if (parse_bearer(np_http_header(req, "authorization"), r->token, sizeof r->token) != 0) {
+    struct np_http_view auth = np_http_header(req, "authorization");
+    if (np_http_bearer_token(auth.base, auth.len, r->token, sizeof r->token) != 0) {
         finish_reject(r, 401, NP_REJECT_UNAUTHORIZED, "missing or malformed bearer token");
         return 0;
     }
@@ -604,17 +607,50 @@ static int apply_batch(struct np_ingest *ing, const Netpulse__Batch *b, double *
     }
     uint64_t t0 = np_clock_mono_ns();
     rc = np_rrd_store_write_samples(ing->rrd, b, NULL, err);
+    if (rc == 0) {
+        rc = np_rrd_store_write_flows(ing->rrd, b, NULL, err); /* per-class bits/s, issue 6 */
+    }
     *rrd_s = (double)(np_clock_mono_ns() - t0) / 1e9;
     if (rc != 0) {
         return rc;
     }
-    return np_state_db_apply_batch(ing->apply_db, b, applied, err);
+    /* The batch and the outages it changes commit together. */
+    rc = np_state_db_begin(ing->apply_db, false, err);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = np_state_db_apply_batch(ing->apply_db, b, applied, err);
+    if (rc == 0 && *applied) {
+        /* The latest flow summaries for the API, in the batch's transaction. */
+        rc = np_state_db_flows_put(ing->apply_db, b, NP_STATE_DB_FLOW_KEEP, err);
+    }
+    if (rc == 0 && *applied) {
+        uv_mutex_lock(&ing->outage_mu);
+        rc = np_outage_add_wire(ing->outages, b);
+        uv_mutex_unlock(&ing->outage_mu);
+        if (rc != 0) {
+            np_err_set(err, rc, "outage: %s", np_strerror(rc));
+        } else {
+            rc = outage_sync_dirty(ing, err);
+        }
+    }
+    if (rc != 0) {
+        np_state_db_rollback(ing->apply_db);
+        *applied = false;
+        return rc;
+    }
+    return np_state_db_commit(ing->apply_db, err);
 }
 
 static void work_apply(uv_work_t *w)
 {
     struct ingest_req *r = w->data;
     struct np_err err = {0};
+    if (r->outage_flush) {
+        r->apply_rc = outage_sync_dirty(r->ing, &err);
+        snprintf(r->apply_msg, sizeof r->apply_msg, "%s", err.msg);
+        return;
+    }
     r->apply_rc = apply_batch(r->ing, r->batch, &r->rrd_s, &r->applied, &err);
     snprintf(r->apply_msg, sizeof r->apply_msg, "%s", err.msg);
 }
@@ -624,6 +660,17 @@ static void after_apply(uv_work_t *w, int status)
     struct ingest_req *r = w->data;
     struct np_ingest *ing = r->ing;
     ing->apply_running = false;
+    if (r->outage_flush) {
+        ing->outage_flush_queued = false;
+        if (status != 0 || r->apply_rc != 0) {
+            np_log(NP_LOG_ERR, "outage: cannot store outages err=%s",
+                   status != 0 ? uv_strerror(status) : r->apply_msg);
+        }
+        req_free(r);
+        apply_kick(ing);
+        check_drained(ing);
+        return;
+    }
     if (status == 0 && r->rrd_s >= 0) {
         np_metrics_rrd_observe(ing->metrics, r->rrd_s);
     }
@@ -660,7 +707,11 @@ static void apply_kick(struct np_ingest *ing)
     r->work.data = r;
     int rc = uv_queue_work(ing->loop, &r->work, work_apply, after_apply);
     if (rc != 0) {
-        ing->apply_broken = true;
+        if (r->outage_flush) {
+            ing->outage_flush_queued = false;
+        } else {
+            ing->apply_broken = true;
+        }
         np_log(NP_LOG_ERR, "ingest: cannot queue apply err=%s", uv_strerror(rc));
         req_free(r);
         return;
@@ -701,6 +752,40 @@ static int replay_one(void *ctx, uint64_t jseq, const void *data, size_t len)
     return r;
 }
 
+static int restore_one(const char *agent, int64_t last_seen_ms, const struct np_outage_rec *sus,
+                       void *ctx)
+{
+    struct np_ingest *ing = ctx;
+    return np_outage_restore(ing->outages, agent, (int64_t)np_clock_mono_ms(), last_seen_ms, sus);
+}
+
+/* The outage tracker, seeded from the database: every agent heard before
+ * gets a full timeout from now, and open suspected outages go on. */
+static int outage_open(struct np_ingest *ing, const struct np_ingest_opts *o, struct np_err *err)
+{
+    struct np_outage_config oc = {.heartbeat_timeout_ms = o->heartbeat_timeout_ms > 0
+                                                              ? o->heartbeat_timeout_ms
+                                                              : NP_OUTAGE_DEFAULT_TIMEOUT_MS};
+    if (uv_mutex_init(&ing->outage_mu) != 0) {
+        return np_err_set(err, -ENOMEM, "ingest: mutex init failed");
+    }
+    int rc = np_outage_tracker_new(&oc, &ing->outages);
+    if (rc == 0) {
+        rc = np_state_db_outages_restore(ing->apply_db, restore_one, ing, err);
+        if (rc != 0 && !err->msg[0]) {
+            np_err_set(err, rc, "outage: restore: %s", np_strerror(rc));
+        }
+    } else {
+        np_err_set(err, rc, "outage: %s", np_strerror(rc));
+    }
+    if (rc != 0) {
+        np_outage_tracker_free(ing->outages);
+        ing->outages = NULL;
+        uv_mutex_destroy(&ing->outage_mu);
+    }
+    return rc;
+}
+
 int np_ingest_open(uv_loop_t *loop, const struct np_ingest_opts *o, struct np_ingest **out,
                    struct np_err *err)
 {
@@ -726,9 +811,13 @@ int np_ingest_open(uv_loop_t *loop, const struct np_ingest_opts *o, struct np_in
     if (rc != 0) {
         goto out_apply_db;
     }
-    rc = np_journal_open(loop, o->journal_dir, &ing->journal, err);
+    rc = outage_open(ing, o, err);
     if (rc != 0) {
         goto out_auth_db;
+    }
+    rc = np_journal_open(loop, o->journal_dir, &ing->journal, err);
+    if (rc != 0) {
+        goto out_outages;
     }
     struct replay_ctx rctx = {.ing = ing, .err = err};
     uint64_t t0 = np_clock_mono_ms();
@@ -742,11 +831,18 @@ int np_ingest_open(uv_loop_t *loop, const struct np_ingest_opts *o, struct np_in
                " undecodable=%" PRIu64 " ms=%" PRIu64,
                rctx.records, rctx.batches, rctx.skipped, np_clock_mono_ms() - t0);
     }
+    rc = outage_sync_dirty(ing, err);
+    if (rc != 0) {
+        goto out_journal;
+    }
     *out = ing;
     return 0;
 
 out_journal:
     np_journal_close(ing->journal);
+out_outages:
+    np_outage_tracker_free(ing->outages);
+    uv_mutex_destroy(&ing->outage_mu);
 out_auth_db:
     np_state_db_close(ing->auth_db);
 out_apply_db:
@@ -760,12 +856,27 @@ out_free:
 
 int np_ingest_start(struct np_ingest *ing, struct np_err *err)
 {
-    return np_journal_start(ing->journal, err);
+    int rc = np_journal_start(ing->journal, err);
+    if (rc != 0) {
+        return rc;
+    }
+    ing->outage_timer = malloc(sizeof *ing->outage_timer);
+    if (!ing->outage_timer) {
+        return np_err_set(err, -ENOMEM, "ingest: out of memory");
+    }
+    uv_timer_init(ing->loop, ing->outage_timer);
+    ing->outage_timer->data = ing;
+    uv_timer_start(ing->outage_timer, on_outage_tick, 1000, 1000);
+    return 0;
 }
 
 void np_ingest_shutdown(struct np_ingest *ing, void (*done)(void *arg), void *arg)
 {
     ing->closing = true;
+    if (ing->outage_timer) {
+        uv_close((uv_handle_t *)ing->outage_timer, free_timer);
+        ing->outage_timer = NULL;
+    }
     ing->on_drained = done;
     ing->on_drained_arg = arg;
     check_drained(ing);
@@ -783,6 +894,11 @@ void np_ingest_free(struct np_ingest *ing)
         return;
     }
     np_journal_close(ing->journal);
+    if (ing->outage_timer) {
+        uv_close((uv_handle_t *)ing->outage_timer, free_timer);
+    }
+    np_outage_tracker_free(ing->outages);
+    uv_mutex_destroy(&ing->outage_mu);
     while (ing->apply_head) {
         struct ingest_req *r = ing->apply_head;
         ing->apply_head = r->next;

@@ -27,6 +27,10 @@
  *      transaction); then the journal record is acknowledged.
  * On open, records left unapplied by a crash are applied again (idempotent:
  * a batch whose seq is not above the agent's applied seq is skipped).
+ * Outages (outage.h): every valid batch counts as the agent's heartbeat; each
+ * applied batch feeds the outage tracker, and the outages it changes are
+ * written in the batch's transaction; a 1 s timer opens suspected outages for
+ * silent agents and queues their rows into the apply queue.
  *
  * Threads: loop thread, except where said. */
 #ifndef NP_COLLECTOR_INGEST_H
@@ -49,6 +53,7 @@ struct np_ingest_opts {
     struct np_rrd_store *rrd;   /* borrowed; used from the apply jobs only, one at a time */
     struct np_metrics *metrics; /* borrowed; updated on the loop thread */
     uint64_t max_body_bytes;    /* larger bodies get 413; 0: NP_WIRE_MAX_BATCH_BYTES */
+    int64_t heartbeat_timeout_ms; /* silence that opens a suspected outage (outage.h); 0: 30 s */
 };
 
 struct np_ingest;

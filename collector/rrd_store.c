@@ -21,7 +21,7 @@
 /* rrd_client builds one "update FILE v1 v2 ..." line in a 4096-byte buffer
  * (RRD_CMD_MAX); stay well under it. */
 #define CMD_BUDGET 3500
-#define VALUE_MAX 96 /* "TIME:v:v:v" */
+#define VALUE_MAX 256 /* "TIME:v:v:v:v:v:v:v:v:v" */
 
 /* Last update time per file, so a write does not ask the file (or the
  * daemon) every time. Filled from the file on first sight. */
@@ -44,10 +44,16 @@ struct np_rrd_store {
     struct stripe stripes[N_STRIPES];
 };
 
-static const char *const ds_names[2][NP_RRD_VALUES] = {
+static const char *const ds_names[3][NP_RRD_MAX_VALUES] = {
     [NP_RRD_IFACE] = {"in_bps", "out_bps", "oper"},
     [NP_RRD_PROBE] = {"rtt_ms", "loss", "up"},
+    [NP_RRD_FLOW] = {"web", "video", "dns", "quic", "vpn", "email", "other", "in", "out"},
 };
+
+unsigned np_rrd_kind_values(enum np_rrd_kind kind)
+{
+    return kind == NP_RRD_FLOW ? 9 : NP_RRD_VALUES;
+}
 
 /* ---- names ---------------------------------------------------------------- */
 
@@ -94,6 +100,8 @@ static int file_name(enum np_rrd_kind kind, const char *name1, const char *name2
         n = snprintf(buf, len, "if+%s+%s.rrd", a, b);
     } else if (kind == NP_RRD_PROBE) {
         n = snprintf(buf, len, "probe+%s.rrd", a);
+    } else if (kind == NP_RRD_FLOW) {
+        n = snprintf(buf, len, "flow+%s.rrd", a);
     } else {
         return -EINVAL;
     }
@@ -363,8 +371,8 @@ static int read_last(struct np_rrd_store *store, const char *path, int64_t *last
 static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s, const char *path,
                        struct np_err *err)
 {
-    char dsbuf[NP_RRD_VALUES][64], rrabuf[N_RRAS][64];
-    const char *argv[NP_RRD_VALUES + N_RRAS];
+    char dsbuf[NP_RRD_MAX_VALUES][64], rrabuf[N_RRAS][64];
+    const char *argv[NP_RRD_MAX_VALUES + N_RRAS];
     char dir[PATH_MAX];
     unsigned step = np_rrd_step_for(s->interval_ms);
     /* A day at most: a longer "interval" is a broken agent, not a poll. */
@@ -378,7 +386,7 @@ static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s
 
     /* Ranges: rates 0..unknown (never capped by ifSpeed); the status and
      * up/down 0..1; loss 0..1. */
-    for (int i = 0; i < NP_RRD_VALUES; i++) {
+    for (unsigned i = 0; i < np_rrd_kind_values(s->kind); i++) {
         const char *max =
             (s->kind == NP_RRD_IFACE && i == 2) || (s->kind == NP_RRD_PROBE && i > 0) ? "1" : "U";
         snprintf(dsbuf[i], sizeof dsbuf[i], "DS:%s:GAUGE:%u:0:%s", ds_names[s->kind][i], heartbeat,
@@ -451,7 +459,7 @@ static bool same_file(const struct np_rrd_sample *a, const struct np_rrd_sample 
 static void format_value(const struct np_rrd_sample *s, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "%lld", (long long)s->time_s);
-    for (int i = 0; i < NP_RRD_VALUES && n > 0 && (size_t)n < len; i++) {
+    for (unsigned i = 0; i < np_rrd_kind_values(s->kind) && n > 0 && (size_t)n < len; i++) {
         if (isnan(s->v[i]) || isinf(s->v[i])) {
             n += snprintf(buf + n, len - (size_t)n, ":U");
         } else {
@@ -593,7 +601,7 @@ int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples
     for (size_t k = 0; k < n; k++) {
         const struct np_rrd_sample *s = &samples[k];
         bool any = false;
-        for (int v = 0; v < NP_RRD_VALUES; v++) {
+        for (unsigned v = 0; v < np_rrd_kind_values(s->kind); v++) {
             any = any || isfinite(s->v[v]);
         }
         if (!any || !s->site || !s->name1 || (s->kind == NP_RRD_IFACE && !s->name2)) {
@@ -681,6 +689,66 @@ int np_rrd_store_write_samples(struct np_rrd_store *store, const Netpulse__Batch
     ret = np_rrd_store_write(store, rows, k, stats, err);
     free(rows);
     free(keys);
+    return ret;
+}
+
+/* bits/s of bytes over interval_ms. */
+static double flow_bps(uint64_t bytes, int64_t interval_ms)
+{
+    return (double)bytes * 8.0 * 1000.0 / (double)interval_ms;
+}
+
+int np_rrd_store_write_flows(struct np_rrd_store *store, const Netpulse__Batch *b,
+                             struct np_rrd_write_stats *stats, struct np_err *err)
+{
+    /* DS order of NP_RRD_FLOW; names as flow_table.h's np_flow_app_name(). */
+    static const char *const classes[7] = {"web", "video", "dns", "quic", "vpn", "email", "other"};
+    struct np_rrd_write_stats local = {0};
+    struct np_rrd_sample *rows;
+    size_t k = 0;
+    int ret;
+
+    if (!stats) {
+        stats = &local;
+    }
+    if (b->n_flows == 0) {
+        return 0;
+    }
+    rows = calloc(b->n_flows, sizeof *rows);
+    if (!rows) {
+        return np_err_set(err, -ENOMEM, "rrd: out of memory");
+    }
+    for (size_t i = 0; i < b->n_flows; i++) {
+        const Netpulse__FlowSummary *f = b->flows[i];
+        int64_t interval_ms = f->end_ms - f->start_ms;
+        if (interval_ms <= 0 || !f->source || !f->source[0]) {
+            stats->invalid++; /* one instant: no rate */
+            continue;
+        }
+        struct np_rrd_sample *r = &rows[k++];
+        r->kind = NP_RRD_FLOW;
+        r->site = b->agent_id;
+        r->name1 = f->source;
+        r->name2 = NULL;
+        r->time_s = f->end_ms / 1000;
+        r->interval_ms = interval_ms;
+        for (size_t c = 0; c < 7; c++) {
+            r->v[c] = 0.0;
+        }
+        for (size_t a = 0; a < f->n_by_app; a++) {
+            const Netpulse__NamedCount *nc = f->by_app[a];
+            size_t c = 0;
+            while (c < 7 && (!nc->name || strcmp(nc->name, classes[c]) != 0)) {
+                c++;
+            }
+            /* An unknown class name (a newer agent) counts as other. */
+            r->v[c < 7 ? c : 6] += flow_bps(nc->bytes, interval_ms);
+        }
+        r->v[7] = flow_bps(f->bytes_in, interval_ms);
+        r->v[8] = flow_bps(f->bytes_out, interval_ms);
+    }
+    ret = np_rrd_store_write(store, rows, k, stats, err);
+    free(rows);
     return ret;
 }
 
@@ -794,5 +862,122 @@ out_free:
         rrd_freemem(ds_names_out);
     }
     rrd_freemem(data);
+    return ret;
+}
+
+/* ---- raw rows and graphs for the reports ------------------------------------ */
+
+void np_rrd_series_free(struct np_rrd_series *s)
+{
+    if (s) {
+        free(s->v);
+        memset(s, 0, sizeof *s);
+    }
+}
+
+int np_rrd_store_fetch_raw(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
+                           const char *name1, const char *name2, const char *cf, int64_t from_s,
+                           int64_t to_s, unsigned step_s, struct np_rrd_series *out,
+                           struct np_err *err)
+{
+    char path[PATH_MAX];
+    time_t start = (time_t)from_s, end = (time_t)to_s;
+    unsigned long step = step_s ? step_s : 1, ds_cnt = 0, rows;
+    char **names = NULL;
+    rrd_value_t *data = NULL;
+    struct stat sb;
+    int ret;
+
+    memset(out, 0, sizeof *out);
+    if (!cf || (strcmp(cf, "AVERAGE") != 0 && strcmp(cf, "MAX") != 0)) {
+        return np_err_set(err, -EINVAL, "rrd: consolidation must be AVERAGE or MAX");
+    }
+    if (from_s <= 0 || to_s <= from_s) {
+        return np_err_set(err, -EINVAL, "rrd: empty or negative time range");
+    }
+    ret = np_rrd_store_path(store, kind, site, name1, name2, path, sizeof path);
+    if (ret < 0) {
+        return np_err_set(err, ret, "rrd: bad name: %s", np_strerror(ret));
+    }
+    if (stat(path, &sb) < 0) {
+        return np_err_set(err, -ENOENT, "rrd: no series for site=%s name=%s", site, name1);
+    }
+    if (store->daemon && (ret = flush_path(store, path, err)) < 0) {
+        return ret;
+    }
+    rrd_clear_error();
+    if (rrd_fetch_r(path, cf, &start, &end, &step, &ds_cnt, &names, &data) != 0) {
+        return rrd_fail(err, "fetch", path);
+    }
+    rows = end > start ? (unsigned long)(end - start) / step : 0;
+    unsigned long width = np_rrd_kind_values(kind);
+    out->v = malloc((rows ? rows : 1) * width * sizeof *out->v);
+    if (!out->v) {
+        ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+    } else {
+        for (unsigned long r = 0; r < rows; r++) {
+            for (unsigned long d = 0; d < width; d++) {
+                out->v[r * width + d] = d < ds_cnt ? data[r * ds_cnt + d] : NAN;
+            }
+        }
+        out->start_s = (int64_t)start;
+        out->step_s = (unsigned)step;
+        out->n = rows;
+    }
+    for (unsigned long d = 0; d < ds_cnt; d++) {
+        rrd_freemem(names[d]);
+    }
+    rrd_freemem(names);
+    rrd_freemem(data);
+    return ret;
+}
+
+static pthread_mutex_t graph_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int np_rrd_store_graph(struct np_rrd_store *store, int argc, const char *const *argv,
+                       unsigned char **png, size_t *len, struct np_err *err)
+{
+    char **args = calloc((size_t)argc + 3, sizeof *args);
+    rrd_info_t *info, *i;
+    int ret = NP_ERRD;
+
+    (void)store;
+    *png = NULL;
+    *len = 0;
+    if (!args) {
+        return np_err_set(err, -ENOMEM, "rrd: out of memory");
+    }
+    /* rrd_graph_v takes a command line: argv[0] the command, argv[1] the
+     * file; "-" keeps the image in memory (the "image" blob of the answer). */
+    args[0] = (char *)"graphv";
+    args[1] = (char *)"-";
+    for (int k = 0; k < argc; k++) {
+        args[k + 2] = (char *)argv[k];
+    }
+    pthread_mutex_lock(&graph_lock);
+    rrd_clear_error();
+    info = rrd_graph_v(argc + 2, args);
+    if (!info) {
+        rrd_fail(err, "graph", "-");
+    }
+    for (i = info; i; i = i->next) {
+        if (i->type == RD_I_BLO && strcmp(i->key, "image") == 0) {
+            *png = malloc(i->value.u_blo.size ? i->value.u_blo.size : 1);
+            if (!*png) {
+                ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
+                break;
+            }
+            memcpy(*png, i->value.u_blo.ptr, i->value.u_blo.size);
+            *len = i->value.u_blo.size;
+            ret = 0;
+            break;
+        }
+    }
+    if (info && ret == NP_ERRD) {
+        np_err_set(err, NP_ERRD, "rrd: graph returned no image");
+    }
+    rrd_info_free(info);
+    pthread_mutex_unlock(&graph_lock);
+    free(args);
     return ret;
 }

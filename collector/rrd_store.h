@@ -9,6 +9,12 @@
  *                        (ifName, else ifindex-N)
  *   probe+NAME.rrd       DS rtt_ms, loss (GAUGE 0..1), up (GAUGE 0/1) — one per
  *                        [probe NAME]
+ *   flow+SOURCE.rrd      DS web, video, dns, quic, vpn, email, other (GAUGE,
+ *                        bits/s of each application class of flow_table.h),
+ *                        in, out (GAUGE, bits/s towards / from the local
+ *                        prefixes) — one per [pcap SOURCE]; each value is the
+ *                        class's bytes of a FlowSummary over its interval
+ *                        (end_ms - start_ms), stamped at end_ms
  * Each name component is escaped: bytes outside [A-Za-z0-9._-] and a leading
  * '.' become %XX, so no component is "." or "..", contains '/', or can make
  * two different (device, iface) pairs share a file ('+' itself is escaped).
@@ -67,11 +73,17 @@ struct np_rrd_store;
 enum np_rrd_kind {
     NP_RRD_IFACE, /* name1 = device, name2 = iface key */
     NP_RRD_PROBE, /* name1 = probe name, name2 unused (NULL) */
+    NP_RRD_FLOW,  /* name1 = [pcap] source, name2 unused (NULL) */
 };
 
-#define NP_RRD_VALUES 3 /* data sources per file */
+#define NP_RRD_VALUES 3     /* data sources per interface or probe file */
+#define NP_RRD_MAX_VALUES 9 /* data sources of the widest kind (flow) */
 
-/* One row to write: values in DS order (see above); NAN = unknown. */
+/* Data sources of a kind's files (NP_RRD_VALUES, or 9 for NP_RRD_FLOW). */
+unsigned np_rrd_kind_values(enum np_rrd_kind kind);
+
+/* One row to write: values in DS order (see above); NAN = unknown. Values
+ * past the kind's data sources are ignored. */
 struct np_rrd_sample {
     enum np_rrd_kind kind;
     const char *site;
@@ -79,7 +91,7 @@ struct np_rrd_sample {
     const char *name2;
     int64_t time_s;      /* wall-clock seconds */
     int64_t interval_ms; /* the interval the value covers; picks the step of a new file */
-    double v[NP_RRD_VALUES];
+    double v[NP_RRD_MAX_VALUES];
 };
 
 struct np_rrd_store_options {
@@ -129,6 +141,15 @@ int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples
 int np_rrd_store_write_samples(struct np_rrd_store *store, const Netpulse__Batch *b,
                                struct np_rrd_write_stats *stats, struct np_err *err);
 
+/* The batch's flow summaries (b borrowed, validated) as NP_RRD_FLOW rows,
+ * site = b->agent_id, name1 = the summary's source, stamped at end_ms / 1000
+ * with interval end_ms - start_ms: each application class of by_app and
+ * bytes_in / bytes_out as bits/s over the interval (a class the summary does
+ * not list is 0). Summaries with an empty interval are counted as invalid.
+ * Errors as np_rrd_store_write. */
+int np_rrd_store_write_flows(struct np_rrd_store *store, const Netpulse__Batch *b,
+                             struct np_rrd_write_stats *stats, struct np_err *err);
+
 /* Flushes rrdcached's queue for the file (no-op without rrdcached), so that
  * tools reading the file directly see everything written. */
 int np_rrd_store_flush(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
@@ -145,5 +166,36 @@ int np_rrd_store_fetch(struct np_rrd_store *store, enum np_rrd_kind kind, const 
                        const char *name1, const char *name2, const char *cf, int64_t from_s,
                        int64_t to_s, unsigned step_s, json_t **out, unsigned *step_out,
                        struct np_err *err);
+
+/* Raw rows of a file for the reports (no JSON: a year of 5-minute rows is
+ * 105,408 of them per file). Row i covers (start_s + i*step_s, start_s +
+ * (i+1)*step_s] as librrd stamps it; v holds n rows of np_rrd_kind_values()
+ * values (NP_RRD_VALUES for interfaces and probes)
+ * in DS order (NAN = unknown), malloc'ed: np_rrd_series_free(). */
+struct np_rrd_series {
+    int64_t start_s;
+    unsigned step_s;
+    size_t n;
+    double *v;
+};
+
+/* Like np_rrd_store_fetch (same arguments, flushing, errors) into *out. */
+int np_rrd_store_fetch_raw(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,
+                           const char *name1, const char *name2, const char *cf, int64_t from_s,
+                           int64_t to_s, unsigned step_s, struct np_rrd_series *out,
+                           struct np_err *err);
+
+/* Frees out->v and zeroes it; accepts a zeroed series. */
+void np_rrd_series_free(struct np_rrd_series *s);
+
+/* Renders a PNG with librrd's rrd_graph_v from rrdtool-graph arguments
+ * (argv[0..argc): options and DEF/CDEF/LINE/AREA... elements, without the
+ * program and file names; DEF paths from np_rrd_store_path). *png is
+ * malloc'ed (caller frees), *len its size. rrd_graph is not re-entrant
+ * (getopt state): calls are serialised by a process-wide lock. With
+ * rrdcached, flush the files first (np_rrd_store_flush). Errors: NP_ERRD,
+ * -ENOMEM. */
+int np_rrd_store_graph(struct np_rrd_store *store, int argc, const char *const *argv,
+                       unsigned char **png, size_t *len, struct np_err *err);
 
 #endif

@@ -1,6 +1,7 @@
 #include "state_db.h"
 
 #include "iface_key.h"
+#include "outage.h"
 #include "netpulse/clock.h"
 
 #include <openssl/crypto.h>
@@ -91,6 +92,58 @@ static const char schema_v1[] =
     "CREATE INDEX events_site_time ON events(site_id, start_ms);"
     "CREATE INDEX events_open ON events(site_id, type, device, subject) WHERE state = 'open';";
 
+/* Schema version 2 (reports): declared maintenance windows and the history of
+ * provisioned circuit rates (mid-year upgrades). IF NOT EXISTS, so that this
+ * step stays harmless if it is ever renumbered among other migrations. */
+static const char schema_v2[] =
+    "CREATE TABLE IF NOT EXISTS maintenance ("
+    " id INTEGER PRIMARY KEY,"
+    " site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL CHECK (end_ms > start_ms),"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS maintenance_site_time ON maintenance(site_id, start_ms);"
+    "CREATE TABLE IF NOT EXISTS circuit_rates ("
+    " site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,"
+    " from_ms INTEGER NOT NULL,"
+    " rate_bps INTEGER NOT NULL CHECK (rate_bps >= 0),"
+    " PRIMARY KEY (site_id, from_ms)"
+    ") STRICT;";
+
+/* Schema version 3: outages decided by outage.h (suspected from missed
+ * heartbeats, confirmed from the agent's own timeline). target_ms and lag_ms
+ * are the tracker's state of a suspected outage, so that a restarted
+ * collector can settle it. */
+static const char schema_v3[] =
+    "CREATE TABLE IF NOT EXISTS outages ("
+    " id INTEGER PRIMARY KEY,"
+    " site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,"
+    " cause TEXT NOT NULL CHECK (cause IN ('link','agent','unknown')),"
+    " state TEXT NOT NULL CHECK (state IN ('suspected','confirmed')),"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " target_ms INTEGER NOT NULL DEFAULT 0,"
+    " lag_ms INTEGER NOT NULL DEFAULT 0,"
+    " updated_ms INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX IF NOT EXISTS outages_site_time ON outages(site_id, start_ms);";
+
+/* Schema version 4: the latest flow summaries (issue 6) per site and [pcap]
+ * source for the API, as the JSON the API serves (privacy was applied by the
+ * agent). Keyed by the interval's end, so a replayed batch replaces its rows. */
+static const char schema_v4[] =
+    "CREATE TABLE IF NOT EXISTS flow_summaries ("
+    " site_id TEXT NOT NULL REFERENCES sites(id) ON DELETE CASCADE,"
+    " source TEXT NOT NULL,"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL,"
+    " summary TEXT NOT NULL,"
+    " PRIMARY KEY (site_id, source, end_ms)"
+    ") STRICT;";
+
 enum stmt_id {
     S_BEGIN,
     S_COMMIT,
@@ -117,14 +170,33 @@ enum stmt_id {
     S_SITE_DEVICES,
     S_SITE_IFACES,
     S_SITE_EVENTS,
+    S_MAINT_ADD,
+    S_MAINT_DELETE,
+    S_MAINT_LIST,
+    S_OUTAGES,
+    S_RATE_SET,
+    S_RATES,
+    S_OTG_WINDOW,
+    S_OTG_INSERT,
+    S_OTG_UPDATE,
+    S_OTG_DELETE,
+    S_OTG_RESTORE,
+    S_OTG_RANGE,
+    S_EVT_RANGE,
+    S_FLOW_PUT,
+    S_FLOW_TRIM,
+    S_FLOW_LIST,
     S_COUNT
 };
 
 #define SITE_COLUMNS                                                                               \
     "SELECT s.id, s.name, s.school_type, s.circuit_bps, s.baseline_bps, s.baseline_year,"          \
-    " s.contacts, s.stub, a.id IS NOT NULL, a.revoked_ms, a.last_seen_ms, b.seq"                   \
+    " s.contacts, s.stub, a.id IS NOT NULL, a.revoked_ms, a.last_seen_ms, b.seq,"                  \
+    " a.created_ms, o.state, o.cause, o.start_ms, o.end_ms"                                        \
     " FROM sites s LEFT JOIN agents a ON a.id = s.id"                                              \
-    " LEFT JOIN applied_batches b ON b.agent_id = s.id"
+    " LEFT JOIN applied_batches b ON b.agent_id = s.id"                                            \
+    " LEFT JOIN outages o ON o.id = (SELECT id FROM outages WHERE site_id = s.id"                  \
+    "  ORDER BY end_ms IS NULL DESC, coalesce(end_ms, start_ms) DESC, id DESC LIMIT 1)"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -212,6 +284,57 @@ static const char *const stmt_sql[S_COUNT] = {
                       " WHERE site_id = ?1 ORDER BY device, iface",
     [S_SITE_EVENTS] = "SELECT id, type, device, subject, start_ms, end_ms, detail, state"
                       " FROM events WHERE site_id = ?1 ORDER BY start_ms DESC, id DESC LIMIT ?2",
+    [S_MAINT_ADD] = "INSERT INTO maintenance (site_id, start_ms, end_ms, reason, created_ms)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_MAINT_DELETE] = "DELETE FROM maintenance WHERE id = ?1",
+    /* ?1 NULL: every site. Windows overlapping [?2, ?3). */
+    [S_MAINT_LIST] = "SELECT id, site_id, start_ms, end_ms, reason, created_ms FROM maintenance"
+                     " WHERE (?1 IS NULL OR site_id = ?1) AND start_ms < ?3 AND end_ms > ?2"
+                     " ORDER BY site_id, start_ms, id",
+    /* For the reports: the outages decided by outage.h (schema 3) and the
+     * agent's own uplink_down events, overlapping [?2, ?3); an open one runs
+     * until now. The two may describe the same cut: the uptime engine takes
+     * the union, so nothing is counted twice. */
+    [S_OUTAGES] = "SELECT start_ms, end_ms, cause FROM outages WHERE site_id = ?1"
+                  " AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
+                  " UNION ALL SELECT start_ms, end_ms, 'link' FROM events WHERE site_id = ?1"
+                  " AND type = 'uplink_down' AND state IN ('open','closed')"
+                  " AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
+                  " ORDER BY 1",
+    [S_RATE_SET] = "INSERT INTO circuit_rates (site_id, from_ms, rate_bps) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (site_id, from_ms) DO UPDATE SET rate_bps = excluded.rate_bps",
+    [S_RATES] = "SELECT from_ms, rate_bps FROM circuit_rates WHERE site_id = ?1 ORDER BY from_ms",
+    [S_OTG_WINDOW] = "SELECT id, cause, state, start_ms, end_ms, detail, target_ms, lag_ms"
+                     " FROM outages WHERE site_id = ?1 AND (end_ms IS NULL OR end_ms > ?2)"
+                     " ORDER BY start_ms, id LIMIT ?3",
+    [S_OTG_INSERT] = "INSERT INTO outages (site_id, cause, state, start_ms, end_ms, detail,"
+                     " target_ms, lag_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_OTG_UPDATE] = "UPDATE outages SET cause = ?2, state = ?3, start_ms = ?4, end_ms = ?5,"
+                     " detail = ?6, target_ms = ?7, lag_ms = ?8, updated_ms = ?9 WHERE id = ?1",
+    [S_OTG_DELETE] = "DELETE FROM outages WHERE id = ?1",
+    [S_OTG_RESTORE] = "SELECT a.id, a.last_seen_ms, o.cause, o.start_ms, o.target_ms, o.lag_ms"
+                      " FROM agents a LEFT JOIN outages o ON o.id = (SELECT id FROM outages"
+                      "  WHERE site_id = a.id AND state = 'suspected' AND end_ms IS NULL"
+                      "  ORDER BY start_ms DESC LIMIT 1)"
+                      " WHERE a.revoked_ms IS NULL AND a.last_seen_ms IS NOT NULL ORDER BY a.id",
+    /* Overlapping [?2, ?3); ?4 caps the rows (newest first). */
+    [S_OTG_RANGE] = "SELECT id, cause, state, start_ms, end_ms, detail FROM outages"
+                    " WHERE site_id = ?1 AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
+                    " ORDER BY start_ms DESC, id DESC LIMIT ?4",
+    [S_EVT_RANGE] = "SELECT id, type, device, subject, start_ms, end_ms, detail, state"
+                    " FROM events WHERE site_id = ?1 AND start_ms < ?3"
+                    " AND (end_ms IS NULL OR end_ms >= ?2)"
+                    " ORDER BY start_ms DESC, id DESC LIMIT ?4",
+    [S_FLOW_PUT] = "INSERT INTO flow_summaries (site_id, source, start_ms, end_ms, summary)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (site_id, source, end_ms)"
+                   " DO UPDATE SET start_ms = excluded.start_ms, summary = excluded.summary",
+    /* Keeps the newest ?3 intervals of (site, source). */
+    [S_FLOW_TRIM] =
+        "DELETE FROM flow_summaries WHERE site_id = ?1 AND source = ?2"
+        " AND end_ms < (SELECT end_ms FROM flow_summaries"
+        "  WHERE site_id = ?1 AND source = ?2 ORDER BY end_ms DESC LIMIT 1 OFFSET ?3 - 1)",
+    [S_FLOW_LIST] = "SELECT source, summary FROM flow_summaries WHERE site_id = ?1"
+                    " ORDER BY source, end_ms DESC",
 };
 
 struct np_state_db {
@@ -422,6 +545,39 @@ static int setup_schema(struct np_state_db *db, const char *path, struct np_err 
         }
         /* PRAGMA takes no parameters; the value is our own constant. */
         ret = exec_sql(db, "PRAGMA user_version = 1", err, "user_version");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+        version = 1;
+    }
+    /* Upgrades in place, in the same transaction: a file of version 1 gains
+     * the report tables; nothing existing changes. */
+    if (version < 2) {
+        ret = exec_sql(db, schema_v2, err, "upgrade schema to 2");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+        ret = exec_sql(db, "PRAGMA user_version = 2", err, "user_version");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+    }
+    if (version < 3) {
+        ret = exec_sql(db, schema_v3, err, "upgrade schema to 3");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+        ret = exec_sql(db, "PRAGMA user_version = 3", err, "user_version");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+    }
+    if (version < 4) {
+        ret = exec_sql(db, schema_v4, err, "upgrade schema to 4");
+        if (ret < 0) {
+            goto out_rollback;
+        }
+        ret = exec_sql(db, "PRAGMA user_version = 4", err, "user_version");
         if (ret < 0) {
             goto out_rollback;
         }
@@ -1162,6 +1318,30 @@ static json_t *site_row_json(sqlite3_stmt *st)
         json_decref(o);
         return NULL;
     }
+    /* Status for the dashboard, from the newest outage (outage.h). */
+    const char *status = "up";
+    json_t *since = col_json_int(st, 12); /* enrolled */
+    if (!sqlite3_column_int(st, 8) || sqlite3_column_type(st, 11) == SQLITE_NULL) {
+        status = "no_data";
+        json_decref(since);
+        since = json_null();
+    } else if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+        bool open = sqlite3_column_type(st, 16) == SQLITE_NULL;
+        json_decref(since);
+        since = col_json_int(st, open ? 15 : 16);
+        if (open) {
+            const char *state = col_text(st, 13), *cause = col_text(st, 14);
+            status = strcmp(state, "suspected") == 0 ? "suspected"
+                     : strcmp(cause, "link") == 0    ? "link_down"
+                     : strcmp(cause, "agent") == 0   ? "agent_down"
+                                                     : "suspected";
+        }
+    }
+    if (!since || json_object_set_new(o, "status", json_string(status)) < 0 ||
+        json_object_set_new(o, "since_ms", since) < 0) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -1277,12 +1457,643 @@ int np_state_db_site_json(struct np_state_db *db, const char *id, json_t **out, 
     if (!site) {
         return np_err_set(err, -ENOMEM, "state: out of memory");
     }
+    json_t *outages = NULL;
     if ((ret = list_json(db, S_SITE_DEVICES, id, site, "devices", err)) < 0 ||
         (ret = list_json(db, S_SITE_IFACES, id, site, "interfaces", err)) < 0 ||
-        (ret = list_json(db, S_SITE_EVENTS, id, site, "events", err)) < 0) {
+        (ret = list_json(db, S_SITE_EVENTS, id, site, "events", err)) < 0 ||
+        (ret = np_state_db_outages_json(db, id, INT64_MIN, INT64_MAX, np_clock_wall_ms(),
+                                        &outages, err)) < 0) {
         json_decref(site);
         return ret;
     }
+    if (json_object_set_new(site, "outages", outages) < 0) {
+        json_decref(site);
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
     *out = site;
     return 0;
+}
+
+/* ---- maintenance windows, outages, circuit rates (reports) ----------------- */
+
+int np_state_db_maintenance_add(struct np_state_db *db, const char *site_id, int64_t start_ms,
+                                int64_t end_ms, const char *reason, int64_t *id_out,
+                                struct np_err *err)
+{
+    sqlite3_stmt *st;
+    bool exists = false, own;
+    int ret;
+
+    if (np_state_db_check_id(site_id) < 0) {
+        return id_fail(err, site_id);
+    }
+    if (end_ms <= start_ms) {
+        return np_err_set(err, -EINVAL, "state: maintenance must end after it starts");
+    }
+    ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = site_exists(db, site_id, &exists, err);
+    if (ret == 0 && !exists) {
+        ret = np_err_set(err, -ENOENT, "state: no site \"%s\"", site_id);
+    }
+    if (ret == 0) {
+        st = stmt_get(db, S_MAINT_ADD);
+        bind_text(st, 1, site_id);
+        sqlite3_bind_int64(st, 2, start_ms);
+        sqlite3_bind_int64(st, 3, end_ms);
+        bind_text(st, 4, reason);
+        sqlite3_bind_int64(st, 5, np_clock_wall_ms());
+        ret = stmt_exec(db, st, err, "maintenance add");
+        if (ret == 0 && id_out) {
+            *id_out = sqlite3_last_insert_rowid(db->conn);
+        }
+    }
+    return auto_end(db, own, ret, err);
+}
+
+int np_state_db_maintenance_delete(struct np_state_db *db, int64_t id, struct np_err *err)
+{
+    sqlite3_stmt *st;
+    bool own;
+    int ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    st = stmt_get(db, S_MAINT_DELETE);
+    sqlite3_bind_int64(st, 1, id);
+    ret = stmt_exec(db, st, err, "maintenance delete");
+    if (ret == 0 && sqlite3_changes(db->conn) == 0) {
+        ret = np_err_set(err, -ENOENT, "state: no maintenance window %lld", (long long)id);
+    }
+    return auto_end(db, own, ret, err);
+}
+
+int np_state_db_maintenance_list(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                                 int64_t to_ms, np_state_db_maintenance_cb cb, void *ctx,
+                                 struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_MAINT_LIST);
+    int rc, ret = 0;
+    if (site_id) {
+        bind_text(st, 1, site_id);
+    }
+    sqlite3_bind_int64(st, 2, from_ms);
+    sqlite3_bind_int64(st, 3, to_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct np_maintenance m = {
+            .id = sqlite3_column_int64(st, 0),
+            .site_id = col_text(st, 1),
+            .start_ms = sqlite3_column_int64(st, 2),
+            .end_ms = sqlite3_column_int64(st, 3),
+            .reason = col_text(st, 4),
+            .created_ms = sqlite3_column_int64(st, 5),
+        };
+        ret = cb(&m, ctx);
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "maintenance list");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int np_state_db_outages_list(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                             int64_t to_ms, int64_t now_ms, np_state_db_outage_cb cb, void *ctx,
+                             struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_OUTAGES);
+    int rc, ret = 0;
+    bind_text(st, 1, site_id);
+    sqlite3_bind_int64(st, 2, from_ms);
+    sqlite3_bind_int64(st, 3, to_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct np_outage_row o = {
+            .start_ms = sqlite3_column_int64(st, 0),
+            .end_ms = sqlite3_column_type(st, 1) == SQLITE_NULL ? now_ms
+                                                                : sqlite3_column_int64(st, 1),
+            .open = sqlite3_column_type(st, 1) == SQLITE_NULL,
+            .cause = col_text(st, 2),
+        };
+        if (o.end_ms <= o.start_ms) {
+            continue; /* opened after now: nothing to count yet */
+        }
+        ret = cb(&o, ctx);
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "outages");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int np_state_db_rate_set(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                         uint64_t rate_bps, struct np_err *err)
+{
+    sqlite3_stmt *st;
+    bool exists = false, own;
+    int ret;
+
+    if (np_state_db_check_id(site_id) < 0) {
+        return id_fail(err, site_id);
+    }
+    ret = auto_begin(db, true, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = site_exists(db, site_id, &exists, err);
+    if (ret == 0 && !exists) {
+        ret = np_err_set(err, -ENOENT, "state: no site \"%s\"", site_id);
+    }
+    if (ret == 0) {
+        st = stmt_get(db, S_RATE_SET);
+        bind_text(st, 1, site_id);
+        sqlite3_bind_int64(st, 2, from_ms);
+        sqlite3_bind_int64(st, 3, rate_bps > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)rate_bps);
+        ret = stmt_exec(db, st, err, "rate set");
+    }
+    return auto_end(db, own, ret, err);
+}
+
+int np_state_db_rates_list(struct np_state_db *db, const char *site_id, np_state_db_rate_cb cb,
+                           void *ctx, struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_RATES);
+    int rc, ret = 0;
+    bind_text(st, 1, site_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ret = cb(sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1), ctx);
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "rates");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* ---- outages (outage.h) ----------------------------------------------------- */
+
+#define OUTAGE_SYNC_MAX_ROWS 1024
+#define RANGE_JSON_MAX_ROWS 1000
+
+struct otg_row {
+    int64_t id;
+    struct np_outage_rec o;
+    bool matched;
+};
+
+static void bind_outage(sqlite3_stmt *st, const struct np_outage_rec *o)
+{
+    bind_text(st, 2, np_outage_rec_cause_name(o->cause));
+    bind_text(st, 3, np_outage_rec_state_name(o->state));
+    sqlite3_bind_int64(st, 4, o->start_ms);
+    if (o->end_ms) {
+        sqlite3_bind_int64(st, 5, o->end_ms);
+    } else {
+        sqlite3_bind_null(st, 5);
+    }
+    bind_text(st, 6, o->detail);
+    sqlite3_bind_int64(st, 7, o->target_ms);
+    sqlite3_bind_int64(st, 8, o->lag_ms);
+    sqlite3_bind_int64(st, 9, np_clock_wall_ms());
+}
+
+static bool otg_same(const struct np_outage_rec *a, const struct np_outage_rec *b)
+{
+    return a->cause == b->cause && a->state == b->state && a->start_ms == b->start_ms &&
+           a->end_ms == b->end_ms && a->target_ms == b->target_ms && a->lag_ms == b->lag_ms &&
+           strcmp(a->detail, b->detail) == 0;
+}
+
+/* Whether a stored row stands for the same outage as rec: overlapping in
+ * time (touching counts for the same cause only). */
+static bool otg_overlap(const struct np_outage_rec *row, const struct np_outage_rec *rec,
+                        bool same_cause)
+{
+    int64_t re = row->end_ms ? row->end_ms : INT64_MAX;
+    int64_t ce = rec->end_ms ? rec->end_ms : INT64_MAX;
+    if (same_cause) {
+        return row->start_ms <= ce && rec->start_ms <= re;
+    }
+    return row->start_ms < ce && rec->start_ms < re;
+}
+
+int np_state_db_outages_sync(struct np_state_db *db, const char *site_id, int64_t window_from_ms,
+                             const struct np_outage_rec *recs, size_t n, unsigned *changes,
+                             struct np_err *err)
+{
+    struct otg_row *rows = NULL;
+    size_t n_rows = 0;
+    unsigned changed = 0;
+    sqlite3_stmt *st;
+    bool own = false;
+    int rc, ret;
+
+    if (changes) {
+        *changes = 0;
+    }
+    if (np_state_db_check_id(site_id) < 0) {
+        return id_fail(err, site_id);
+    }
+    rows = calloc(OUTAGE_SYNC_MAX_ROWS, sizeof *rows);
+    if (!rows) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    ret = auto_begin(db, false, &own, err);
+    if (ret < 0) {
+        goto out_free;
+    }
+    st = stmt_get(db, S_OTG_WINDOW);
+    bind_text(st, 1, site_id);
+    sqlite3_bind_int64(st, 2, window_from_ms);
+    sqlite3_bind_int(st, 3, OUTAGE_SYNC_MAX_ROWS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct otg_row *r = &rows[n_rows++];
+        r->id = sqlite3_column_int64(st, 0);
+        if (np_outage_rec_cause_parse(col_text(st, 1), &r->o.cause) < 0) {
+            r->o.cause = NP_OUTAGE_CAUSE_UNKNOWN;
+        }
+        if (np_outage_rec_state_parse(col_text(st, 2), &r->o.state) < 0) {
+            r->o.state = NP_OUTAGE_SUSPECTED;
+        }
+        r->o.start_ms = sqlite3_column_int64(st, 3);
+        r->o.end_ms = sqlite3_column_int64(st, 4); /* NULL reads as 0: open */
+        snprintf(r->o.detail, sizeof r->o.detail, "%s", col_text(st, 5));
+        r->o.target_ms = sqlite3_column_int64(st, 6);
+        r->o.lag_ms = sqlite3_column_int64(st, 7);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "outages window");
+        goto out_end;
+    }
+    /* Each outage of the list updates the stored row it overlaps (the same
+     * cause first), so ids stay stable as a suspected outage is settled or an
+     * open one ends; the rest are inserted. */
+    for (size_t i = 0; i < n && ret == 0; i++) {
+        struct np_outage_rec want = recs[i];
+        struct otg_row *match = NULL;
+        for (int pass = 0; pass < 2 && !match; pass++) {
+            for (size_t j = 0; j < n_rows; j++) {
+                if (!rows[j].matched && (pass == 1 || rows[j].o.cause == want.cause) &&
+                    otg_overlap(&rows[j].o, &want, pass == 0)) {
+                    match = &rows[j];
+                    break;
+                }
+            }
+        }
+        if (match) {
+            match->matched = true;
+            /* The tracker's evidence starts at window_from: a stored start
+             * before it is better than the tracker's. */
+            if (match->o.start_ms < window_from_ms && match->o.start_ms < want.start_ms) {
+                want.start_ms = match->o.start_ms;
+            }
+            if (otg_same(&match->o, &want)) {
+                continue;
+            }
+            st = stmt_get(db, S_OTG_UPDATE);
+            sqlite3_bind_int64(st, 1, match->id);
+            bind_outage(st, &want);
+            ret = stmt_exec(db, st, err, "outage update");
+        } else {
+            st = stmt_get(db, S_OTG_INSERT);
+            bind_text(st, 1, site_id);
+            bind_outage(st, &want);
+            ret = stmt_exec(db, st, err, "outage insert");
+        }
+        changed++;
+    }
+    /* Stored rows the list no longer has: within the tracker's evidence they
+     * are gone (a suspected outage the backlog cleared); one that began
+     * before it and is still open ended by the time the evidence begins. */
+    for (size_t j = 0; j < n_rows && ret == 0; j++) {
+        struct otg_row *r = &rows[j];
+        if (r->matched) {
+            continue;
+        }
+        if (r->o.start_ms >= window_from_ms) {
+            st = stmt_get(db, S_OTG_DELETE);
+            sqlite3_bind_int64(st, 1, r->id);
+            ret = stmt_exec(db, st, err, "outage delete");
+            changed++;
+        } else if (r->o.end_ms == 0) {
+            r->o.end_ms = window_from_ms;
+            r->o.state = NP_OUTAGE_CONFIRMED;
+            st = stmt_get(db, S_OTG_UPDATE);
+            sqlite3_bind_int64(st, 1, r->id);
+            bind_outage(st, &r->o);
+            ret = stmt_exec(db, st, err, "outage close");
+            changed++;
+        }
+    }
+out_end:
+    ret = auto_end(db, own, ret, err);
+    if (ret == 0 && changes) {
+        *changes = changed;
+    }
+out_free:
+    free(rows);
+    return ret;
+}
+
+int np_state_db_outages_restore(struct np_state_db *db, np_state_db_restore_cb cb, void *ctx,
+                                struct np_err *err)
+{
+    sqlite3_stmt *st = stmt_get(db, S_OTG_RESTORE);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct np_outage_rec sus = {0};
+        bool has = sqlite3_column_type(st, 3) != SQLITE_NULL;
+        if (has) {
+            if (np_outage_rec_cause_parse(col_text(st, 2), &sus.cause) < 0) {
+                sus.cause = NP_OUTAGE_CAUSE_UNKNOWN;
+            }
+            sus.state = NP_OUTAGE_SUSPECTED;
+            sus.start_ms = sqlite3_column_int64(st, 3);
+            sus.target_ms = sqlite3_column_int64(st, 4);
+            sus.lag_ms = sqlite3_column_int64(st, 5);
+        }
+        ret = cb(col_text(st, 0), sqlite3_column_int64(st, 1), has ? &sus : NULL, ctx);
+        if (ret != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "outages restore");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+/* JSON of the rows of stmt id (S_OTG_RANGE or S_EVT_RANGE) for site over
+ * [from, to), oldest first. */
+static int range_json(struct np_state_db *db, enum stmt_id id, const char *site, int64_t from_ms,
+                      int64_t to_ms, int64_t now_ms, json_t **out, struct np_err *err)
+{
+    json_t *arr = json_array();
+    int rc, ret = 0;
+    *out = NULL;
+    if (!arr) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    sqlite3_stmt *st = stmt_get(db, id);
+    bind_text(st, 1, site);
+    sqlite3_bind_int64(st, 2, from_ms);
+    sqlite3_bind_int64(st, 3, to_ms);
+    sqlite3_bind_int(st, 4, RANGE_JSON_MAX_ROWS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row;
+        if (id == S_OTG_RANGE) {
+            bool open = sqlite3_column_type(st, 4) == SQLITE_NULL;
+            int64_t start = sqlite3_column_int64(st, 3);
+            int64_t end = open ? now_ms : sqlite3_column_int64(st, 4);
+            char s_iso[32], e_iso[32];
+            np_clock_format_utc(start, s_iso, sizeof s_iso);
+            np_clock_format_utc(end, e_iso, sizeof e_iso);
+            row = json_pack("{s:o, s:o, s:o, s:I, s:o, s:s, s:o, s:f, s:b, s:o}", "id",
+                            col_json_int(st, 0), "cause", col_json_text(st, 1), "state",
+                            col_json_text(st, 2), "start_ms", (json_int_t)start, "end_ms",
+                            col_json_int(st, 4), "start", s_iso, "end",
+                            open ? json_null() : json_string(e_iso), "duration_s",
+                            end > start ? (double)(end - start) / 1000.0 : 0.0, "open", open,
+                            "detail", col_json_text(st, 5));
+        } else {
+            row = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "id", col_json_int(st, 0),
+                            "type", col_json_text(st, 1), "device", col_json_text(st, 2),
+                            "subject", col_json_text(st, 3), "start_ms", col_json_int(st, 4),
+                            "end_ms", col_json_int(st, 5), "detail", col_json_text(st, 6),
+                            "state", col_json_text(st, 7));
+        }
+        /* Newest first from SQL (so the cap keeps the newest); oldest first out. */
+        if (!row || json_array_insert_new(arr, 0, row) < 0) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, id == S_OTG_RANGE ? "outages" : "events");
+    }
+    sqlite3_reset(st);
+    if (ret < 0) {
+        json_decref(arr);
+        return ret;
+    }
+    *out = arr;
+    return 0;
+}
+
+int np_state_db_outages_json(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                             int64_t to_ms, int64_t now_ms, json_t **out, struct np_err *err)
+{
+    *out = NULL;
+    int ret = np_state_db_site_exists(db, site_id, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return range_json(db, S_OTG_RANGE, site_id, from_ms, to_ms, now_ms, out, err);
+}
+
+int np_state_db_events_json(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                            int64_t to_ms, json_t **out, struct np_err *err)
+{
+    *out = NULL;
+    int ret = np_state_db_site_exists(db, site_id, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return range_json(db, S_EVT_RANGE, site_id, from_ms, to_ms, 0, out, err);
+}
+
+/* ---- flow summaries (schema version 4) ---------------------------------------- */
+
+static json_t *named_counts_json(Netpulse__NamedCount *const *v, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = json_pack("{s:s, s:I, s:I}", "name", v[i]->name ? v[i]->name : "", "bytes",
+                              (json_int_t)v[i]->bytes, "packets", (json_int_t)v[i]->packets);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Counts on the wire are uint64; JSON integers here are int64. */
+static json_int_t ji(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
+}
+
+/* The API's JSON of one FlowSummary; NULL when memory ran out. */
+static json_t *flow_summary_json(const Netpulse__FlowSummary *f)
+{
+    json_t *talkers = json_array(), *flows = json_array(), *errors = json_array();
+    json_t *doc = NULL;
+    for (size_t i = 0; talkers && i < f->n_top_talkers; i++) {
+        const Netpulse__Talker *t = f->top_talkers[i];
+        json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I}", "address", t->address ? t->address : "",
+                              "bytes", ji(t->bytes_in + t->bytes_out), "bytes_in", ji(t->bytes_in),
+                              "bytes_out", ji(t->bytes_out), "packets", ji(t->packets));
+        if (!o || json_array_append_new(talkers, o) != 0) {
+            goto out;
+        }
+    }
+    for (size_t i = 0; flows && i < f->n_top_flows; i++) {
+        const Netpulse__Flow *w = f->top_flows[i];
+        json_t *o = json_pack("{s:I, s:s, s:I, s:s, s:I, s:I, s:I, s:I}", "proto",
+                              (json_int_t)w->proto, "src", w->src_addr ? w->src_addr : "", "sport",
+                              (json_int_t)w->src_port, "dst", w->dst_addr ? w->dst_addr : "",
+                              "dport", (json_int_t)w->dst_port, "vlan", (json_int_t)w->vlan,
+                              "bytes", ji(w->bytes), "packets", ji(w->packets));
+        if (!o || json_array_append_new(flows, o) != 0) {
+            goto out;
+        }
+    }
+    for (size_t i = 0; errors && i < f->n_decode_errors; i++) {
+        const Netpulse__DecodeError *e = f->decode_errors[i];
+        json_t *o =
+            json_pack("{s:s, s:I}", "reason", e->reason ? e->reason : "", "count", ji(e->count));
+        if (!o || json_array_append_new(errors, o) != 0) {
+            goto out;
+        }
+    }
+    if (!talkers || !flows || !errors) {
+        goto out;
+    }
+    doc =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+                  " s:o*, s:o*, s:O, s:O, s:O}",
+                  "source", f->source ? f->source : "", "start_ms", (json_int_t)f->start_ms,
+                  "end_ms", (json_int_t)f->end_ms, "packets", ji(f->packets), "bytes", ji(f->bytes),
+                  "bytes_in", ji(f->bytes_in), "bytes_out", ji(f->bytes_out), "packets_in",
+                  ji(f->packets_in), "packets_out", ji(f->packets_out), "sample_rate",
+                  (json_int_t)(f->sample_rate ? f->sample_rate : 1), "dropped_kernel",
+                  ji(f->dropped_kernel), "dropped_iface", ji(f->dropped_iface), "evicted_flows",
+                  ji(f->evicted_flows), "by_app", named_counts_json(f->by_app, f->n_by_app),
+                  "by_protocol", named_counts_json(f->by_protocol, f->n_by_protocol), "top_talkers",
+                  talkers, "top_flows", flows, "decode_errors", errors);
+    /* s:o* leaves out a list that failed to build: treat as no memory. */
+    if (doc && (!json_object_get(doc, "by_app") || !json_object_get(doc, "by_protocol"))) {
+        json_decref(doc);
+        doc = NULL;
+    }
+out:
+    json_decref(talkers);
+    json_decref(flows);
+    json_decref(errors);
+    return doc;
+}
+
+int np_state_db_flows_put(struct np_state_db *db, const Netpulse__Batch *b, unsigned keep,
+                          struct np_err *err)
+{
+    bool own;
+    int ret;
+    if (b->n_flows == 0) {
+        return 0;
+    }
+    if (keep == 0 || np_state_db_check_id(b->agent_id) < 0) {
+        return np_err_set(err, -EINVAL, "state: bad flow summary arguments");
+    }
+    ret = auto_begin(db, false, &own, err);
+    if (ret < 0) {
+        return ret;
+    }
+    for (size_t i = 0; ret == 0 && i < b->n_flows; i++) {
+        const Netpulse__FlowSummary *f = b->flows[i];
+        json_t *doc = flow_summary_json(f);
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        json_decref(doc);
+        if (!text) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+            break;
+        }
+        sqlite3_stmt *st = stmt_get(db, S_FLOW_PUT);
+        bind_text(st, 1, b->agent_id);
+        bind_text(st, 2, f->source);
+        sqlite3_bind_int64(st, 3, f->start_ms);
+        sqlite3_bind_int64(st, 4, f->end_ms);
+        sqlite3_bind_text(st, 5, text, -1, SQLITE_TRANSIENT);
+        ret = stmt_exec(db, st, err, "flow summary put");
+        free(text);
+        if (ret == 0) {
+            st = stmt_get(db, S_FLOW_TRIM);
+            bind_text(st, 1, b->agent_id);
+            bind_text(st, 2, f->source);
+            sqlite3_bind_int64(st, 3, keep);
+            ret = stmt_exec(db, st, err, "flow summary trim");
+        }
+    }
+    return auto_end(db, own, ret, err);
+}
+
+int np_state_db_flows_json(struct np_state_db *db, const char *site_id, unsigned intervals,
+                           json_t **out, struct np_err *err)
+{
+    json_t *sources = NULL, *cur = NULL;
+    const char *cur_name = NULL;
+    sqlite3_stmt *st;
+    int ret, rc;
+
+    *out = NULL;
+    ret = np_state_db_site_exists(db, site_id, err);
+    if (ret < 0) {
+        return ret;
+    }
+    sources = json_array();
+    if (!sources) {
+        return np_err_set(err, -ENOMEM, "state: out of memory");
+    }
+    st = stmt_get(db, S_FLOW_LIST);
+    bind_text(st, 1, site_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *source = col_text(st, 0);
+        if (!cur || strcmp(cur_name, source) != 0) {
+            json_t *src = json_pack("{s:s, s:[]}", "source", source, "intervals");
+            if (!src || json_array_append_new(sources, src) != 0) {
+                ret = np_err_set(err, -ENOMEM, "state: out of memory");
+                break;
+            }
+            cur = json_object_get(src, "intervals");
+            cur_name = json_string_value(json_object_get(src, "source"));
+        }
+        if (json_array_size(cur) >= intervals) {
+            continue;
+        }
+        json_error_t jerr;
+        json_t *doc = json_loads(col_text(st, 1), 0, &jerr);
+        if (!doc) {
+            ret = np_err_set(err, NP_EDB, "state: flow summary unreadable: %s", jerr.text);
+            break;
+        }
+        if (json_array_append_new(cur, doc) != 0) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        ret = db_fail(db, err, "flow summaries");
+    }
+    sqlite3_reset(st);
+    if (ret == 0) {
+        *out = json_pack("{s:s, s:O}", "site", site_id, "sources", sources);
+        if (!*out) {
+            ret = np_err_set(err, -ENOMEM, "state: out of memory");
+        }
+    }
+    json_decref(sources);
+    return ret;
 }

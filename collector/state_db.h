@@ -41,6 +41,7 @@
 
 #include "netpulse/err.h"
 #include "netpulse/wire.h"
+#include "outage.h"
 
 #include <jansson.h>
 
@@ -48,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NP_STATE_DB_SCHEMA_VERSION 1
+#define NP_STATE_DB_SCHEMA_VERSION 4 /* 2: maintenance, circuit_rates; 3: outages; 4: flows */
 #define NP_STATE_DB_MAX_ID 64      /* bytes of a site/agent id */
 #define NP_STATE_DB_TOKEN_LEN 47   /* "np1_" + 43 base64url chars */
 #define NP_STATE_DB_TOKEN_BUFSZ 48 /* with the NUL */
@@ -167,14 +168,143 @@ int np_state_db_apply_batch(struct np_state_db *db, const Netpulse__Batch *b, bo
 
 /* The inventory for /api/v1/sites: a new JSON array (caller decrefs) of site
  * objects {id, name, school_type, circuit_bps, baseline_bps, baseline_year,
- * contacts, stub, agent: {enrolled, revoked, last_seen_ms, applied_seq} | null},
- * ordered by id; unknown numbers are null. */
+ * contacts, stub, agent: {enrolled, revoked, last_seen_ms, applied_seq} | null,
+ * status, since_ms}, ordered by id; unknown numbers are null. status is
+ * "no_data" (no agent, or nothing applied yet; since_ms null), "suspected",
+ * "link_down" or "agent_down" (an open outage; since_ms its start), else
+ * "up" (since_ms: the end of the last outage, else the enrolment). */
 int np_state_db_sites_json(struct np_state_db *db, json_t **out, struct np_err *err);
 
 /* One site for /api/v1/sites/{id}: the object above plus "interfaces" (device,
  * if_name, if_index, if_alias, speed_bps, oper_status, first_seen_ms,
- * last_seen_ms), "devices" and the newest 100 "events". New reference for the
+ * last_seen_ms), "devices", the newest 100 "events" and "outages" (as
+ * np_state_db_outages_json, all times). New reference for the
  * caller. Errors: -ENOENT (no such site), -EINVAL, NP_EDB, -ENOMEM. */
 int np_state_db_site_json(struct np_state_db *db, const char *id, json_t **out, struct np_err *err);
+
+/* ---- for the uptime and capacity reports (report_data.h) ----
+ * A file of schema version 1 is upgraded to 2 on open (tables added, nothing
+ * changed). */
+
+/* One declared maintenance window [start_ms, end_ms); strings borrowed for
+ * the callback only. */
+struct np_maintenance {
+    int64_t id;
+    const char *site_id;
+    int64_t start_ms, end_ms;
+    const char *reason;
+    int64_t created_ms;
+};
+typedef int (*np_state_db_maintenance_cb)(const struct np_maintenance *m, void *ctx);
+
+/* Declares a maintenance window of an existing site (durable commit); *id_out
+ * (may be NULL) gets its id. Errors: -EINVAL (bad id, end <= start), -ENOENT
+ * (no such site), NP_EDB. reason borrowed. */
+int np_state_db_maintenance_add(struct np_state_db *db, const char *site_id, int64_t start_ms,
+                                int64_t end_ms, const char *reason, int64_t *id_out,
+                                struct np_err *err);
+
+/* Deletes window id. Errors: -ENOENT, NP_EDB. */
+int np_state_db_maintenance_delete(struct np_state_db *db, int64_t id, struct np_err *err);
+
+/* Calls cb for each window overlapping [from_ms, to_ms) of site_id (NULL:
+ * every site), ordered by site and start, until cb returns non-zero (then
+ * returned). */
+int np_state_db_maintenance_list(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                                 int64_t to_ms, np_state_db_maintenance_cb cb, void *ctx,
+                                 struct np_err *err);
+
+/* One outage of a site's uplink as recorded: the outages table (outage.h;
+ * suspected ones included, with the cause stored) and the agent's
+ * uplink_down event rows (cause "link"); the two may overlap (callers take
+ * the union). An open one ends at now_ms (open = true). Borrowed for the
+ * callback only. */
+struct np_outage_row {
+    int64_t start_ms, end_ms;
+    bool open;
+    const char *cause; /* "link", "agent", "unknown" */
+};
+typedef int (*np_state_db_outage_cb)(const struct np_outage_row *o, void *ctx);
+
+/* Calls cb for each outage of site_id overlapping [from_ms, to_ms), by start,
+ * until cb returns non-zero (then returned). */
+int np_state_db_outages_list(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                             int64_t to_ms, int64_t now_ms, np_state_db_outage_cb cb, void *ctx,
+                             struct np_err *err);
+
+/* Records that site_id's provisioned rate is rate_bps from from_ms on (a
+ * circuit upgrade; replaces a change at the same time). Errors: -EINVAL,
+ * -ENOENT (no such site), NP_EDB. */
+int np_state_db_rate_set(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                         uint64_t rate_bps, struct np_err *err);
+
+/* Calls cb(from_ms, rate_bps, ctx) for each recorded rate change of site_id,
+ * oldest first, until cb returns non-zero (then returned). */
+typedef int (*np_state_db_rate_cb)(int64_t from_ms, uint64_t rate_bps, void *ctx);
+int np_state_db_rates_list(struct np_state_db *db, const char *site_id, np_state_db_rate_cb cb,
+                           void *ctx, struct np_err *err);
+
+/* ---- outages (outage.h; schema version 3) ---- */
+
+/* Makes the stored outages of site_id agree with recs (n entries, borrowed,
+ * oldest first: np_outage_get()), in one transaction unless the caller has
+ * one open. Each outage updates the stored row it overlaps (the same cause
+ * first), so a row keeps its id from suspected to confirmed; others are
+ * inserted. Stored rows ending after window_from_ms that match none are
+ * deleted when they start at or after it, and closed at it (confirmed) when
+ * they started before and are still open; a matched row that started before
+ * window_from_ms keeps its start. Idempotent: the same list again changes
+ * nothing. *changes (may be NULL) counts rows written. Errors: -EINVAL,
+ * NP_EDB, -ENOMEM. */
+int np_state_db_outages_sync(struct np_state_db *db, const char *site_id, int64_t window_from_ms,
+                             const struct np_outage_rec *recs, size_t n, unsigned *changes,
+                             struct np_err *err);
+
+/* For a restarting collector: calls cb once per active agent that has been
+ * heard (agents.last_seen_ms set), with its last_seen_ms and its open
+ * suspected outage (NULL when none; borrowed for the call), until cb returns
+ * non-zero (then returned). */
+typedef int (*np_state_db_restore_cb)(const char *agent_id, int64_t last_seen_ms,
+                                      const struct np_outage_rec *suspected, void *ctx);
+int np_state_db_outages_restore(struct np_state_db *db, np_state_db_restore_cb cb, void *ctx,
+                                struct np_err *err);
+
+/* The outages of site_id overlapping [from_ms, to_ms) as a new JSON array
+ * (caller decrefs), oldest first, at most the newest 1000: objects {id,
+ * cause, state, start_ms, end_ms (null: open), start, end (UTC ISO 8601; end
+ * null when open), duration_s (an open one until now_ms), open, detail}.
+ * Errors: -ENOENT (no such site), -EINVAL, NP_EDB, -ENOMEM. */
+int np_state_db_outages_json(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                             int64_t to_ms, int64_t now_ms, json_t **out, struct np_err *err);
+
+/* The events of site_id overlapping [from_ms, to_ms) (an open one from its
+ * start on), like "events" of np_state_db_site_json but oldest first, at most
+ * the newest 1000. Errors as above. */
+int np_state_db_events_json(struct np_state_db *db, const char *site_id, int64_t from_ms,
+                            int64_t to_ms, json_t **out, struct np_err *err);
+
+/* ---- flow summaries (issue 6; schema version 4) ---- */
+
+#define NP_STATE_DB_FLOW_KEEP 60 /* intervals kept per site and [pcap] source */
+
+/* Stores each FlowSummary of the batch (borrowed, validated; b->agent_id an
+ * existing site) for the API as JSON {source, start_ms, end_ms, packets,
+ * bytes, bytes_in, bytes_out, packets_in, packets_out, sample_rate,
+ * dropped_kernel, dropped_iface, evicted_flows, by_app [{name, bytes,
+ * packets}], by_protocol [...], top_talkers [{address, bytes, bytes_in,
+ * bytes_out, packets}], top_flows [{proto, src, sport, dst, dport, vlan,
+ * bytes, packets}], decode_errors [{reason, count}]}, keyed by (site, source,
+ * end_ms): a replay replaces its rows. Then only the newest keep intervals of
+ * each (site, source) stay. In the caller's transaction if one is open.
+ * Errors: -EINVAL, NP_EDB, -ENOMEM. */
+int np_state_db_flows_put(struct np_state_db *db, const Netpulse__Batch *b, unsigned keep,
+                          struct np_err *err);
+
+/* The stored flow summaries of site_id as a new JSON object (caller decrefs)
+ * {"site": ID, "sources": [{"source": NAME, "intervals": [summary, ...]}]},
+ * sources by name, each with its newest `intervals` summaries, newest first.
+ * Errors: -ENOENT (no such site), -EINVAL, NP_EDB, -ENOMEM. */
+int np_state_db_flows_json(struct np_state_db *db, const char *site_id, unsigned intervals,
+                           json_t **out, struct np_err *err);
 
 #endif

@@ -7,10 +7,14 @@ PACKAGES="
 build-essential cmake pkg-config clang libclang-rt-14-dev
 libuv1-dev libsnmp-dev libpcap-dev librrd-dev libcurl4-openssl-dev
 libh2o-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-libinih-dev libjansson-dev libssl-dev zlib1g-dev libcsv-dev
+libinih-dev libjansson-dev libssl-dev zlib1g-dev libcsv-dev libc-ares-dev
 snmpd snmp snmpsim rrdtool rrdcached sqlite3 python3-aiosmtpd
 iproute2 curl openssl procps
-tshark softflowd
+tshark softflowd tcpdump pmacct time
+chromium poppler-utils nodejs npm
+collectd-core collectd-utils
+libcap-dev libsystemd-dev systemd scdoc util-linux
+debhelper dpkg-dev fakeroot lintian debootstrap
 "
 
 missing=""

@@ -171,8 +171,8 @@ static bool sampled_out(struct np_flow_agg *agg)
     return ((x * 0x2545f4914f6cdd1dull) >> 32) % agg->cfg.sample != 0;
 }
 
-void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
-                        uint32_t caplen, uint32_t wire_len)
+bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                       uint32_t caplen, uint32_t wire_len, struct np_flow_pending *p)
 {
     struct np_flow_stats *st = &agg->stats;
     if (st->total.packets == 0 || ts_us < st->first_us) {
@@ -183,7 +183,7 @@ void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const 
     }
     add(&st->total, 1, wire_len);
     if (sampled_out(agg)) {
-        return;
+        return false;
     }
     add(&st->sampled, 1, wire_len);
     const uint64_t n = agg->cfg.sample;
@@ -200,11 +200,11 @@ void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const 
     }
     if (status == NP_PKT_NOT_IP) {
         add(&st->not_ip, n, bytes);
-        return;
+        return false;
     }
     if (status != NP_PKT_OK) {
         add(&st->drop[status], n, bytes);
-        return;
+        return false;
     }
     if (pkt.flags & NP_PKT_F_FRAG) {
         bool first = (pkt.flags & NP_PKT_F_FRAG_FIRST) != 0;
@@ -219,13 +219,35 @@ void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const 
             }
         }
     }
-    add(&st->dir[np_flow_agg_direction(agg, &pkt.key)], n, bytes);
-    struct np_flow *f = np_flow_table_upsert(agg->table, &pkt.key);
+    p->key = pkt.key;
+    p->hash = np_flow_table_hash(agg->table, &pkt.key);
+    p->wire_len = wire_len;
+    np_flow_table_prefetch(agg->table, p->hash);
+    return true;
+}
+
+void np_flow_agg_commit(struct np_flow_agg *agg, const struct np_flow_pending *p)
+{
+    struct np_flow_stats *st = &agg->stats;
+    const uint64_t n = agg->cfg.sample;
+    const uint64_t bytes = (uint64_t)p->wire_len * n;
+    struct np_flow *f = np_flow_table_upsert_hashed(agg->table, &p->key, p->hash);
     if (f->packets == 0) {
-        f->first_us = ts_us;
+        /* The direction is a property of the key: worked out once per flow,
+         * not per packet. */
+        f->dir = (uint8_t)np_flow_agg_direction(agg, &p->key);
     }
     f->packets += n;
     f->bytes += bytes;
-    f->last_us = ts_us;
+    add(&st->dir[f->dir], n, bytes);
     add(&st->app[f->app], n, bytes);
+}
+
+void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                        uint32_t caplen, uint32_t wire_len)
+{
+    struct np_flow_pending p;
+    if (np_flow_agg_stage(agg, dlt, ts_us, data, caplen, wire_len, &p)) {
+        np_flow_agg_commit(agg, &p);
+    }
 }

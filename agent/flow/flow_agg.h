@@ -95,6 +95,22 @@ void np_flow_agg_free(struct np_flow_agg *agg);
 void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
                         uint32_t caplen, uint32_t wire_len);
 
+/* np_flow_agg_packet in two steps, for a capture path that hides the flow
+ * table's cache misses behind a few packets (flow_capture.c): stage decodes
+ * the frame, counts everything that needs no flow, and, when the frame
+ * belongs to a flow, fills *p (its key and hash; the flow's slot is being
+ * prefetched) and returns true. commit then updates the flow and the
+ * direction and application counters. Every staged packet must be committed,
+ * in order, before anything reads agg (the report, a reset, a hand-over). */
+struct np_flow_pending {
+    struct np_flow_key key;
+    uint32_t hash;
+    uint32_t wire_len;
+};
+bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                       uint32_t caplen, uint32_t wire_len, struct np_flow_pending *p);
+void np_flow_agg_commit(struct np_flow_agg *agg, const struct np_flow_pending *p);
+
 /* Starts a new interval: counters and flows zeroed; the fragment memory is
  * kept (a datagram may straddle the boundary). */
 void np_flow_agg_reset(struct np_flow_agg *agg);

@@ -22,23 +22,54 @@ _Static_assert(NP_DLT_LINUX_SLL2 == DLT_LINUX_SLL2, "DLT_LINUX_SLL2");
 _Static_assert(NP_DLT_IPV4 == DLT_IPV4, "DLT_IPV4");
 _Static_assert(NP_DLT_IPV6 == DLT_IPV6, "DLT_IPV6");
 
+/* How many decoded packets wait for their flow-table update while the
+ * table's cache lines for them load (np_flow_agg_stage/commit). About the
+ * number of frames whose decoding covers one memory latency. */
+#define PENDING_MAX 16
+
 /* What the per-packet handler needs; shared by offline and live capture. */
 struct source {
     struct np_flow_agg *agg; /* the aggregator being filled (owned by the capturing thread) */
     int dlt;
     uint32_t snaplen;
     uint64_t frames; /* frames handed to agg, over the whole capture */
+    unsigned pending_head, pending_n;
+    struct np_flow_pending pending[PENDING_MAX];
 };
 
 /* The one per-packet path: pcap_dispatch() calls this for offline files and
- * live interfaces alike. Bytes are counted at h->len (wire length). */
+ * live interfaces alike. Bytes are counted at h->len (wire length). The flow
+ * update of a packet runs PENDING_MAX packets later, when its slot is in the
+ * cache; dispatch() commits the rest before anyone reads the aggregator. */
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct source *src = (struct source *)user;
     uint64_t ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
     uint32_t caplen = h->caplen < src->snaplen ? h->caplen : src->snaplen;
     src->frames++;
-    np_flow_agg_packet(src->agg, src->dlt, ts_us, bytes, caplen, h->len);
+    unsigned slot = (src->pending_head + src->pending_n) % PENDING_MAX;
+    if (src->pending_n == PENDING_MAX) {
+        /* Full: the oldest goes first, and its place takes the new one. */
+        np_flow_agg_commit(src->agg, &src->pending[src->pending_head]);
+        src->pending_head = (src->pending_head + 1) % PENDING_MAX;
+        src->pending_n--;
+    }
+    if (np_flow_agg_stage(src->agg, src->dlt, ts_us, bytes, caplen, h->len, &src->pending[slot])) {
+        src->pending_n++;
+    }
+}
+
+/* pcap_dispatch, then every staged packet committed: between two calls the
+ * aggregator is complete and may be reported or handed over. */
+static int dispatch(pcap_t *p, struct source *src)
+{
+    int n = pcap_dispatch(p, -1, on_packet, (u_char *)src);
+    while (src->pending_n > 0) {
+        np_flow_agg_commit(src->agg, &src->pending[src->pending_head]);
+        src->pending_head = (src->pending_head + 1) % PENDING_MAX;
+        src->pending_n--;
+    }
+    return n;
 }
 
 static int set_filter(pcap_t *p, const char *filter, struct np_err *err)
@@ -129,9 +160,9 @@ int np_flow_pcap_file(const struct np_config *cfg, const char *pcap_path, long s
     if (rc != 0) {
         goto out_close;
     }
-    struct source src = {agg, pcap_datalink(p), (uint32_t)s.snaplen, 0};
+    struct source src = {.agg = agg, .dlt = pcap_datalink(p), .snaplen = (uint32_t)s.snaplen};
     int n;
-    while ((n = pcap_dispatch(p, -1, on_packet, (u_char *)&src)) > 0) {
+    while ((n = dispatch(p, &src)) > 0) {
     }
     const char *read_error = NULL;
     if (n == PCAP_ERROR) {
@@ -251,7 +282,7 @@ static void wait_readable(const struct np_flow_capture *c, uint64_t timeout_ms)
 /* Reads what the handle holds; returns pcap_dispatch's result. */
 static int read_frames(struct np_flow_capture *c)
 {
-    int n = pcap_dispatch(c->p, -1, on_packet, (u_char *)&c->src);
+    int n = dispatch(c->p, &c->src);
     if (n == PCAP_ERROR_BREAK) {
         n = 0;
     }

@@ -3,6 +3,7 @@
 #include "netpulse/clock.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stdio.h>
@@ -88,7 +89,7 @@ static int set_counter(json_t *obj, const char *key, const struct np_flow_counte
     return v ? json_object_set_new(obj, key, v) : -1;
 }
 
-static const char *proto_name(unsigned p, char *buf, size_t len)
+const char *np_flow_proto_name(unsigned p, char *buf, size_t len)
 {
     switch (p) {
     case 1:
@@ -131,37 +132,78 @@ struct talker {
     uint64_t bytes_in;  /* as destination */
     uint64_t bytes_out; /* as source */
     bool local;
-    bool used;
 };
 
-struct talker_set {
-    struct talker *slot;
-    size_t mask;
+/* ---- bounded heap: keeps the top n of a stream without holding it all ----
+ * The root is the worst element kept; an offer better than the root replaces
+ * it. Memory is n elements whatever the number of flows. */
+
+typedef int (*rank_cmp)(const void *a, const void *b); /* < 0: a ranks before b */
+
+struct top_heap {
+    unsigned char *base;
+    size_t n, cap, size;
+    rank_cmp cmp;
 };
 
-static size_t id_hash(const struct addr_id *a)
+static void *heap_at(const struct top_heap *h, size_t i)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    const uint8_t *p = (const uint8_t *)a;
-    for (size_t i = 0; i < sizeof *a; i++) {
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    }
-    return (size_t)(h ^ (h >> 32));
+    return h->base + i * h->size;
 }
 
-static struct talker *talker_get(struct talker_set *s, const struct addr_id *a)
+static void heap_swap(struct top_heap *h, size_t i, size_t j)
 {
-    for (size_t i = id_hash(a) & s->mask;; i = (i + 1) & s->mask) {
-        struct talker *t = &s->slot[i];
-        if (!t->used) {
-            t->used = true;
-            t->id = *a;
-            return t;
-        }
-        if (memcmp(&t->id, a, sizeof *a) == 0) {
-            return t;
-        }
+    unsigned char
+        tmp[sizeof(struct talker) > sizeof(void *) ? sizeof(struct talker) : sizeof(void *)];
+    memcpy(tmp, heap_at(h, i), h->size);
+    memcpy(heap_at(h, i), heap_at(h, j), h->size);
+    memcpy(heap_at(h, j), tmp, h->size);
+}
+
+/* True when element i ranks after element j (is worse). */
+static bool heap_worse(const struct top_heap *h, size_t i, size_t j)
+{
+    return h->cmp(heap_at(h, i), heap_at(h, j)) > 0;
+}
+
+static void heap_offer(struct top_heap *h, const void *x)
+{
+    if (h->cap == 0) {
+        return;
     }
+    if (h->n < h->cap) {
+        size_t i = h->n++;
+        memcpy(heap_at(h, i), x, h->size);
+        while (i > 0 && heap_worse(h, i, (i - 1) / 2)) {
+            heap_swap(h, i, (i - 1) / 2);
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (h->cmp(x, heap_at(h, 0)) >= 0) {
+        return; /* not better than the worst kept */
+    }
+    memcpy(heap_at(h, 0), x, h->size);
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, w = i;
+        if (l < h->n && heap_worse(h, l, w)) {
+            w = l;
+        }
+        if (r < h->n && heap_worse(h, r, w)) {
+            w = r;
+        }
+        if (w == i) {
+            break;
+        }
+        heap_swap(h, i, w);
+        i = w;
+    }
+}
+
+/* Leaves the kept elements best first. */
+static void heap_sort_out(struct top_heap *h)
+{
+    qsort(h->base, h->n, h->size, h->cmp);
 }
 
 static int talker_cmp(const void *pa, const void *pb)
@@ -184,59 +226,227 @@ static int flow_cmp(const void *pa, const void *pb)
     return memcmp(&a->key, &b->key, sizeof a->key);
 }
 
-static json_t *top_talkers_json(const struct np_flow_agg *agg, const struct np_flow_report_opts *o)
+/* ---- address tallies: a growing open-addressing set ----
+ * Talkers are tallied by full address first (cheap: no prefix matching, no
+ * HMAC per flow), then the privacy rule runs once per distinct address. */
+
+struct tally {
+    uint64_t packets;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    struct addr_id id; /* family 0: empty slot */
+};
+
+struct tally_set {
+    struct tally *slot;
+    size_t mask, used;
+};
+
+static size_t id_hash(const struct addr_id *a)
 {
-    size_t nflows = np_flow_table_count(agg->table);
-    size_t cap = 16;
-    while (cap < 4 * nflows) {
-        cap <<= 1;
+    uint64_t w[2], h;
+    memcpy(w, a->id, sizeof w);
+    w[0] ^= ((uint64_t)a->family << 56 | (uint64_t)a->kind << 48 | a->len) ^ 0xa0761d6478bd642full;
+    w[1] ^= 0xe7037ed1a0b428dbull;
+    /* Each product bit must depend on every input bit (addresses differ in
+     * their last bytes only): fold hi and lo halves of the full product. */
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)w[0] * w[1];
+    h = (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    h = (w[0] ^ (w[1] >> 29)) * (w[1] | 1);
+    h ^= h >> 31;
+#endif
+    h = (h ^ (h >> 32)) * 0xbf58476d1ce4e5b9ull;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static int tally_init(struct tally_set *s, size_t cap)
+{
+    s->slot = calloc(cap, sizeof *s->slot);
+    s->mask = cap - 1;
+    s->used = 0;
+    return s->slot ? 0 : -ENOMEM;
+}
+
+static struct tally *tally_slot(struct tally_set *s, const struct addr_id *a)
+{
+    for (size_t i = id_hash(a) & s->mask;; i = (i + 1) & s->mask) {
+        struct tally *t = &s->slot[i];
+        if (t->id.family == 0 || memcmp(&t->id, a, sizeof *a) == 0) {
+            return t;
+        }
     }
-    json_t *arr = json_array();
-    struct talker_set set = {calloc(cap, sizeof(struct talker)), cap - 1};
-    if (!arr || !set.slot) {
-        goto out_fail;
+}
+
+/* The entry of a, created with zero counts; NULL when memory ran out. The
+ * set doubles at 3/4 load, so it holds about as many entries as there are
+ * distinct addresses, not a worst case of two per flow. */
+static struct tally *tally_get(struct tally_set *s, const struct addr_id *a)
+{
+    struct tally *t = tally_slot(s, a);
+    if (t->id.family != 0) {
+        return t;
     }
+    if ((s->used + 1) * 4 > (s->mask + 1) * 3) {
+        struct tally_set bigger;
+        if (tally_init(&bigger, (s->mask + 1) * 2) != 0) {
+            return NULL;
+        }
+        for (size_t i = 0; i <= s->mask; i++) {
+            if (s->slot[i].id.family != 0) {
+                *tally_slot(&bigger, &s->slot[i].id) = s->slot[i];
+            }
+        }
+        bigger.used = s->used;
+        free(s->slot);
+        *s = bigger;
+        t = tally_slot(s, a);
+    }
+    t->id = *a;
+    s->used++;
+    return t;
+}
+
+static void tally_add(struct tally *t, uint64_t packets, uint64_t bytes_in, uint64_t bytes_out)
+{
+    t->packets += packets;
+    t->bytes_in += bytes_in;
+    t->bytes_out += bytes_out;
+}
+
+int np_flow_report_talkers(const struct np_flow_agg *agg, const struct np_flow_report_opts *o,
+                           struct np_flow_talker **out, size_t *n_out)
+{
+    struct tally_set raw = {0}, grouped = {0};
+    struct top_heap heap = {NULL, 0, o->top_n, sizeof(struct talker), talker_cmp};
+    struct np_flow_talker *res = NULL;
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    *n_out = 0;
+    if (tally_init(&raw, 1024) != 0 || tally_init(&grouped, 64) != 0) {
+        goto out_free;
+    }
+    heap.base = malloc((heap.cap ? heap.cap : 1) * heap.size);
+    if (!heap.base) {
+        goto out_free;
+    }
+    /* 1. By full address. */
     size_t cursor = 0;
     const struct np_flow *f;
     while ((f = np_flow_table_next(agg->table, &cursor)) != NULL) {
-        struct addr_id a;
-        addr_identify(agg, o, f->key.family, f->key.src, &a);
-        struct talker *t = talker_get(&set, &a);
-        t->packets += f->packets;
-        t->bytes_out += f->bytes;
-        t->local = np_flow_agg_is_local(agg, f->key.family, f->key.src);
-        addr_identify(agg, o, f->key.family, f->key.dst, &a);
-        t = talker_get(&set, &a);
-        t->packets += f->packets;
-        t->bytes_in += f->bytes;
-        t->local = np_flow_agg_is_local(agg, f->key.family, f->key.dst);
-    }
-    /* Compact the used slots to the front and sort them. */
-    size_t n = 0;
-    for (size_t i = 0; i < cap; i++) {
-        if (set.slot[i].used) {
-            set.slot[n++] = set.slot[i];
+        struct addr_id a = {.family = f->key.family};
+        struct tally *t;
+        memcpy(a.id, f->key.src, 16);
+        if (!(t = tally_get(&raw, &a))) {
+            goto out_free;
         }
+        tally_add(t, f->packets, 0, f->bytes);
+        memcpy(a.id, f->key.dst, 16);
+        if (!(t = tally_get(&raw, &a))) {
+            goto out_free;
+        }
+        tally_add(t, f->packets, f->bytes, 0);
     }
-    qsort(set.slot, n, sizeof *set.slot, talker_cmp);
-    for (size_t i = 0; i < n && i < o->top_n; i++) {
-        const struct talker *t = &set.slot[i];
-        char name[64];
-        addr_id_name(&t->id, name, sizeof name);
+    /* 2. The privacy rule once per address. Only prefixes merge addresses:
+     * full addresses and keyed hashes stay one talker each, straight into
+     * the ranking. */
+    for (size_t i = 0; i <= raw.mask; i++) {
+        const struct tally *r = &raw.slot[i];
+        if (r->id.family == 0) {
+            continue;
+        }
+        struct talker tk = {
+            .packets = r->packets, .bytes_in = r->bytes_in, .bytes_out = r->bytes_out};
+        tk.local = np_flow_agg_is_local(agg, r->id.family, r->id.id);
+        addr_identify(agg, o, r->id.family, r->id.id, &tk.id);
+        if (tk.id.kind == KIND_PREFIX) {
+            struct tally *g = tally_get(&grouped, &tk.id);
+            if (!g) {
+                goto out_free;
+            }
+            tally_add(g, r->packets, r->bytes_in, r->bytes_out);
+            continue;
+        }
+        heap_offer(&heap, &tk);
+    }
+    for (size_t i = 0; i <= grouped.mask; i++) {
+        const struct tally *g = &grouped.slot[i];
+        if (g->id.family == 0) {
+            continue;
+        }
+        struct talker tk = {g->id, g->packets, g->bytes_in, g->bytes_out, true};
+        heap_offer(&heap, &tk);
+    }
+    heap_sort_out(&heap);
+    res = calloc(heap.n ? heap.n : 1, sizeof *res);
+    if (!res) {
+        goto out_free;
+    }
+    for (size_t i = 0; i < heap.n; i++) {
+        const struct talker *t = heap_at(&heap, i);
+        addr_id_name(&t->id, res[i].host, sizeof res[i].host);
+        res[i].local = t->local;
+        res[i].packets = t->packets;
+        res[i].bytes_in = t->bytes_in;
+        res[i].bytes_out = t->bytes_out;
+    }
+    *out = res;
+    *n_out = heap.n;
+    rc = 0;
+out_free:
+    free(heap.base);
+    free(grouped.slot);
+    free(raw.slot);
+    return rc;
+}
+
+static json_t *top_talkers_json(const struct np_flow_agg *agg, const struct np_flow_report_opts *o)
+{
+    struct np_flow_talker *talkers = NULL;
+    size_t n = 0;
+    json_t *arr = json_array();
+    if (!arr || np_flow_report_talkers(agg, o, &talkers, &n) != 0) {
+        goto out_fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct np_flow_talker *t = &talkers[i];
         json_t *row =
-            json_pack("{s:s,s:b,s:I,s:I,s:I,s:I}", "host", name, "local", t->local, "packets",
+            json_pack("{s:s,s:b,s:I,s:I,s:I,s:I}", "host", t->host, "local", t->local, "packets",
                       (json_int_t)t->packets, "bytes", (json_int_t)(t->bytes_in + t->bytes_out),
                       "bytes_in", (json_int_t)t->bytes_in, "bytes_out", (json_int_t)t->bytes_out);
         if (!row || json_array_append_new(arr, row) != 0) {
             goto out_fail;
         }
     }
-    free(set.slot);
+    free(talkers);
     return arr;
 out_fail:
-    free(set.slot);
+    free(talkers);
     json_decref(arr);
     return NULL;
+}
+
+int np_flow_report_top_flows(const struct np_flow_agg *agg, size_t top_n,
+                             const struct np_flow ***out, size_t *n_out)
+{
+    struct top_heap heap = {NULL, 0, top_n, sizeof(const struct np_flow *), flow_cmp};
+    *out = NULL;
+    *n_out = 0;
+    heap.base = malloc((top_n ? top_n : 1) * heap.size);
+    if (!heap.base) {
+        return -ENOMEM;
+    }
+    size_t cursor = 0;
+    const struct np_flow *f;
+    while ((f = np_flow_table_next(agg->table, &cursor)) != NULL) {
+        heap_offer(&heap, &f);
+    }
+    heap_sort_out(&heap);
+    *out = (const struct np_flow **)(void *)heap.base;
+    *n_out = heap.n;
+    return 0;
 }
 
 static json_t *flow_json(const struct np_flow_agg *agg, const struct np_flow_report_opts *o,
@@ -247,7 +457,7 @@ static json_t *flow_json(const struct np_flow_agg *agg, const struct np_flow_rep
     np_flow_addr_name(agg, o, f->key.family, f->key.dst, dst, sizeof dst);
     json_t *row = json_pack("{s:s,s:s,s:i,s:i,s:s,s:s,s:s,s:I,s:I}", "src", src, "dst", dst,
                             "sport", f->key.sport, "dport", f->key.dport, "proto",
-                            proto_name(f->key.proto, pbuf, sizeof pbuf), "app",
+                            np_flow_proto_name(f->key.proto, pbuf, sizeof pbuf), "app",
                             np_flow_app_name((enum np_flow_app)f->app), "direction",
                             np_flow_dir_name(np_flow_agg_direction(agg, &f->key)), "packets",
                             (json_int_t)f->packets, "bytes", (json_int_t)f->bytes);
@@ -262,28 +472,22 @@ static json_t *flow_json(const struct np_flow_agg *agg, const struct np_flow_rep
 
 static json_t *top_flows_json(const struct np_flow_agg *agg, const struct np_flow_report_opts *o)
 {
-    size_t nflows = np_flow_table_count(agg->table);
+    const struct np_flow **top = NULL;
+    size_t n = 0;
     json_t *arr = json_array();
-    const struct np_flow **all = calloc(nflows ? nflows : 1, sizeof *all);
-    if (!arr || !all) {
+    if (!arr || np_flow_report_top_flows(agg, o->top_n, &top, &n) != 0) {
         goto out_fail;
     }
-    size_t cursor = 0, n = 0;
-    const struct np_flow *f;
-    while ((f = np_flow_table_next(agg->table, &cursor)) != NULL && n < nflows) {
-        all[n++] = f;
-    }
-    qsort(all, n, sizeof *all, flow_cmp);
-    for (size_t i = 0; i < n && i < o->top_n; i++) {
-        json_t *row = flow_json(agg, o, all[i]);
+    for (size_t i = 0; i < n; i++) {
+        json_t *row = flow_json(agg, o, top[i]);
         if (!row || json_array_append_new(arr, row) != 0) {
             goto out_fail;
         }
     }
-    free(all);
+    free(top);
     return arr;
 out_fail:
-    free(all);
+    free(top);
     json_decref(arr);
     return NULL;
 }
@@ -327,7 +531,7 @@ json_t *np_flow_report_json(const struct np_flow_agg *agg, const struct np_flow_
     bad |= json_object_set_new(root, "protocols", protos);
     for (unsigned p = 0; protos && p < 256; p++) {
         if (st->proto[p].packets) {
-            bad |= set_counter(protos, proto_name(p, buf, sizeof buf), &st->proto[p]);
+            bad |= set_counter(protos, np_flow_proto_name(p, buf, sizeof buf), &st->proto[p]);
         }
     }
     json_t *apps = json_object();
@@ -349,11 +553,12 @@ json_t *np_flow_report_json(const struct np_flow_agg *agg, const struct np_flow_
     }
     bad |= json_object_set_new(
         root, "flows",
-        json_pack("{s:i,s:i,s:I,s:I,s:I}", "count", (int)np_flow_table_count(agg->table), "max",
+        json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "count", (int)np_flow_table_count(agg->table), "max",
                   (int)np_flow_table_max(agg->table), "evicted",
                   (json_int_t)np_flow_table_evicted(agg->table), "evicted_packets",
                   (json_int_t)np_flow_table_evicted_packets(agg->table), "evicted_bytes",
-                  (json_int_t)np_flow_table_evicted_bytes(agg->table)));
+                  (json_int_t)np_flow_table_evicted_bytes(agg->table), "memory_bytes",
+                  (json_int_t)(sizeof *agg + np_flow_table_bytes(agg->table))));
     bad |= json_object_set_new(root, "top_flows", top_flows_json(agg, o));
     bad |= json_object_set_new(root, "top_talkers", top_talkers_json(agg, o));
     bad |= json_object_set_new(root, "fragments",

@@ -41,6 +41,31 @@ struct np_flow_report_opts {
 void np_flow_addr_name(const struct np_flow_agg *agg, const struct np_flow_report_opts *opts,
                        uint8_t family, const uint8_t *addr, char *buf, size_t len);
 
+/* One row of the top talkers: an address as reported (privacy applied). */
+struct np_flow_talker {
+    char host[64];
+    bool local;
+    uint64_t packets;
+    uint64_t bytes_in;  /* as destination */
+    uint64_t bytes_out; /* as source */
+};
+
+/* The top opts->top_n talkers of agg, largest (bytes in + out) first,
+ * aggregated by reported name. *out is a new array of *n_out entries that the
+ * caller frees with free(). Returns 0 or -ENOMEM. */
+int np_flow_report_talkers(const struct np_flow_agg *agg, const struct np_flow_report_opts *opts,
+                           struct np_flow_talker **out, size_t *n_out);
+
+/* The top_n largest flows of agg by bytes (ties in key order): *out is a new
+ * array (caller frees it with free()) of *n_out pointers borrowed from agg's
+ * table, valid while agg is unchanged. Returns 0 or -ENOMEM. */
+int np_flow_report_top_flows(const struct np_flow_agg *agg, size_t top_n,
+                             const struct np_flow ***out, size_t *n_out);
+
+/* Report name of IP protocol p ("tcp", "udp" ..., else its number written
+ * into buf). Returns a static string or buf. */
+const char *np_flow_proto_name(unsigned p, char *buf, size_t len);
+
 /* Builds the summary of agg's current interval. Returns a new reference
  * (caller json_decref()s it) or NULL when memory ran out. */
 json_t *np_flow_report_json(const struct np_flow_agg *agg, const struct np_flow_report_opts *opts);

@@ -59,33 +59,32 @@ if [ "$MODE" = rrdcached ]; then
     FETCH_DAEMON="--daemon unix:$T/rrdcached.sock"
 fi
 
-# A free loopback port (the config does not take port 0).
-LPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Port 0: the collector binds a free port and writes it to --port-file.
 cat >"$T/collector.conf" <<EOF
 [collector]
-listen = 127.0.0.1:$LPORT
+listen = 127.0.0.1:0
 tls_cert = $T/cert.pem
 tls_key = $T/key.pem
 data_dir = $T/data
 journal_dir = $T/journal
 rrdcached = $RRDCACHED_OPT
 max_body = 1MiB
+[dashboard]
+public = yes
+metrics_public = yes
 EOF
 
 "$COLLECTOR" -c "$T/collector.conf" --check >/dev/null || fail "--check refused the config"
 
-starts() { # how many times the collector has announced its port
-    if [ -f "$T/collector.log" ]; then grep -c "started port=" "$T/collector.log" || true; else echo 0; fi
-}
-
-start_collector() {
-    local before
-    before=$(starts)
-    "$COLLECTOR" -c "$T/collector.conf" --foreground 2>>"$T/collector.log" &
+start_collector() { # a new port each start: written to $T/port once listening
+    rm -f "$T/port"
+    "$COLLECTOR" -c "$T/collector.conf" --foreground --port-file "$T/port" 2>>"$T/collector.log" &
     CPID=$!
     for _ in $(seq 150); do
-        if [ "$(starts)" -gt "$before" ]; then
-            PORT=$(grep -o "started port=[0-9]*" "$T/collector.log" | tail -n 1 | cut -d= -f2)
+        if [ -s "$T/port" ]; then
+            PORT=$(cat "$T/port")
+            grep -q "http: listening addr=127.0.0.1:$PORT " "$T/collector.log" ||
+                fail "no log line http: listening addr=127.0.0.1:$PORT"
             return 0
         fi
         kill -0 "$CPID" 2>/dev/null || fail "collector exited at start"

@@ -1,0 +1,225 @@
+// Site page: bandwidth with 95th percentile and capacity, probes,
+// interfaces, flows, outages, capacity and growth.
+import {
+  api, apiOptional, el, fmtBps, fmtDuration, fmtPct, fmtTime, initSession, p95, pickUplink,
+  statusBadge,
+} from './common.js';
+import { lineChart } from './chart.js';
+
+const RANGES = { day: 86400, week: 7 * 86400, month: 31 * 86400, year: 366 * 86400 };
+const STEPS = [60, 300, 3600, 86400];
+const id = decodeURIComponent(location.pathname.replace(/^\/sites\//, '').replace(/\/$/, ''));
+const enc = encodeURIComponent(id);
+let site = null, uplink = null, capacityBps = null;
+
+function viewFromUrl() {
+  const q = new URLSearchParams(location.search);
+  const from = Number(q.get('from')), to = Number(q.get('to'));
+  if (Number.isInteger(from) && Number.isInteger(to) && from > 0 && to > from) {
+    return { range: null, from, to };
+  }
+  const range = RANGES[q.get('range')] ? q.get('range') : 'day';
+  const now = Math.floor(Date.now() / 1000);
+  return { range, from: now - RANGES[range], to: now };
+}
+
+function go(params) {
+  history.pushState(null, '', `${location.pathname}?${new URLSearchParams(params)}`);
+  drawTraffic();
+}
+
+async function drawTraffic() {
+  const v = viewFromUrl();
+  for (const b of document.querySelectorAll('#ranges button')) {
+    b.classList.toggle('active', b.dataset.range === v.range);
+  }
+  const box = document.getElementById('traffic');
+  const legend = document.getElementById('traffic-legend');
+  box.dataset.from = v.from;
+  box.dataset.to = v.to;
+  if (!uplink) {
+    box.textContent = '';
+    box.append(el('p', { class: 'na', text: 'No interface data yet.' }));
+    legend.textContent = '';
+    return;
+  }
+  const step = STEPS.find((s) => s >= (v.to - v.from) / 1000) || 86400;
+  box.dataset.step = step;
+  const q = new URLSearchParams({ from: v.from, to: v.to, step, device: uplink.device, iface: uplink.iface });
+  const s = await api(`/api/v1/sites/${enc}/series?${q}`);
+  const pts = s.series?.[0]?.points || [];
+  const ins = pts.map((p) => [p.time, p.in_bps ?? null]);
+  const outs = pts.map((p) => [p.time, p.out_bps ?? null]);
+  const in95 = p95(ins.map((p) => p[1])), out95 = p95(outs.map((p) => p[1]));
+  lineChart(box, {
+    from: v.from, to: v.to, yFormat: fmtBps,
+    series: [
+      { name: 'in', color: '#43a047', points: ins },
+      { name: 'out', color: '#1565c0', points: outs },
+    ],
+    hlines: [
+      { value: in95, color: '#1b5e20', label: 'in95', dash: true },
+      { value: out95, color: '#0d47a1', label: 'out95', dash: true },
+      { value: capacityBps, color: '#c62828', label: 'capacity' },
+    ],
+    onZoom: (from, to) => go({ from, to }),
+    onReset: () => go({ range: 'day' }),
+  });
+  legend.textContent = '';
+  legend.append(
+    el('span', {}, el('span', { class: 'sw in' }), `In (95th: ${fmtBps(in95)})`),
+    el('span', {}, el('span', { class: 'sw out' }), `Out (95th: ${fmtBps(out95)})`),
+    el('span', {}, el('span', { class: 'sw cap' }), `Capacity ${fmtBps(capacityBps)}`),
+    el('span', { class: 'muted', text: `${uplink.device} ${uplink.iface} · ${fmtTime(v.from * 1000)} – ${fmtTime(v.to * 1000)}` }),
+  );
+  legend.dataset.in95 = in95 ?? '';
+  legend.dataset.out95 = out95 ?? '';
+  const png = document.getElementById('png');
+  const gq = v.range ? `range=${v.range}` : `from=${v.from}&to=${v.to}`;
+  png.href = `/graph/site/${enc}/traffic.png?${gq}&width=1000&height=300`;
+  document.body.dataset.loaded = 'yes';
+}
+
+async function drawProbes() {
+  const box = document.getElementById('probes');
+  const names = site.probes || [];
+  if (!names.length) {
+    box.append(el('p', { class: 'na', text: 'Probe results: not available (no probes reported through the API).' }));
+    return;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  for (const name of names) {
+    const s = await apiOptional(`/api/v1/sites/${enc}/series?probe=${encodeURIComponent(name)}&from=${now - 86400}&to=${now}`);
+    const pts = s?.series?.[0]?.points || [];
+    const c = el('div', { class: 'chart small' });
+    box.append(el('h3', { text: `${name}: round-trip time (ms) and loss (%)` }), c);
+    lineChart(c, {
+      from: now - 86400, to: now, yFormat: (x) => x.toFixed(0),
+      series: [
+        { name: 'rtt', color: '#6a1b9a', points: pts.map((p) => [p.time, p.rtt_ms ?? null]) },
+        { name: 'loss', color: '#c62828', points: pts.map((p) => [p.time, p.loss === null || p.loss === undefined ? null : p.loss * 100]) },
+      ],
+    });
+  }
+}
+
+function drawIfaces() {
+  const body = document.querySelector('#ifaces tbody');
+  for (const i of site.interfaces || []) {
+    const up = i.oper_status === 1;
+    body.append(el('tr', {},
+      el('td', { text: i.device }), el('td', { text: i.iface }), el('td', { text: i.if_alias || '' }),
+      el('td', { class: 'num', text: fmtBps(i.speed_bps) }),
+      el('td', {}, el('span', { class: `status ${up ? 'up' : i.oper_status ? 'link_down' : 'no_data'}`, text: up ? 'up' : i.oper_status ? 'down' : 'unknown' })),
+      el('td', { text: fmtTime(i.last_seen_ms) })));
+  }
+  if (!(site.interfaces || []).length) {
+    body.append(el('tr', {}, el('td', { colspan: 6, class: 'na', text: 'No interfaces reported yet.' })));
+  }
+}
+
+function bytesTable(head, rows) {
+  const t = el('table', {}, el('thead', {}, el('tr', {}, el('th', { text: head }), el('th', { text: 'Bytes' }))));
+  const tb = el('tbody');
+  for (const [k, v] of rows) tb.append(el('tr', {}, el('td', { text: k }), el('td', { class: 'num', text: fmtBytes(v) })));
+  t.append(tb);
+  return t;
+}
+
+function fmtBytes(v) {
+  if (!Number.isFinite(v)) return '–';
+  const u = [['GB', 1e9], ['MB', 1e6], ['kB', 1e3]].find(([, f]) => v >= f);
+  return u ? `${(v / u[1]).toFixed(1)} ${u[0]}` : `${v} B`;
+}
+
+// Flow summaries (api.h /flows): the newest interval of each capture source.
+async function drawFlows() {
+  const box = document.getElementById('flows');
+  const f = await apiOptional(`/api/v1/sites/${enc}/flows`);
+  if (!f || !Array.isArray(f.sources)) {
+    box.append(el('p', { class: 'na', text: 'Application classes and top talkers: not available.' }));
+    return;
+  }
+  if (!f.sources.length) {
+    box.append(el('p', { class: 'muted', text: 'No flow data from this school yet.' }));
+    return;
+  }
+  for (const src of f.sources) {
+    const iv = src.intervals?.[0];
+    if (!iv) continue;
+    box.append(el('h3', { text: `${src.source}: ${fmtTime(iv.start_ms)} – ${fmtTime(iv.end_ms)}` }));
+    box.append(bytesTable('Application', (iv.by_app || []).map((a) => [a.name, a.bytes])));
+    if (iv.top_talkers && iv.top_talkers.length) {
+      box.append(bytesTable('Top talker', iv.top_talkers.map((a) => [a.address, a.bytes])));
+    } else {
+      box.append(el('p', { class: 'na', text: 'Top talkers: not shown (privacy setting).' }));
+    }
+  }
+}
+
+async function drawOutages() {
+  const body = document.querySelector('#outages tbody');
+  const list = await apiOptional(`/api/v1/sites/${enc}/outages`);
+  if (!list) {
+    body.append(el('tr', {}, el('td', { colspan: 5, class: 'na', text: 'Outage log: not available.' })));
+    return;
+  }
+  if (!list.length) {
+    body.append(el('tr', {}, el('td', { colspan: 5, class: 'muted', text: 'No outages in the last 30 days.' })));
+  }
+  for (const o of list.slice().reverse()) {
+    body.append(el('tr', { 'data-outage': o.id },
+      el('td', { text: fmtTime(o.start_ms) }), el('td', { text: o.end_ms ? fmtTime(o.end_ms) : 'ongoing' }),
+      el('td', { text: fmtDuration(o.duration_s) }), el('td', { text: o.cause }), el('td', { text: o.state })));
+  }
+}
+
+async function drawCapacity() {
+  const dl = document.getElementById('capacity');
+  const year = new Date().getUTCFullYear();
+  const c = await apiOptional(`/api/v1/sites/${enc}/capacity?year=${year}`);
+  if (!c) {
+    dl.append(el('dt', { text: 'Capacity' }), el('dd', { class: 'na', text: 'not available' }));
+    return;
+  }
+  const g = c.growth?.provisioned ?? c.growth_provisioned ?? null;
+  const facts = [
+    ['Uplink', c.uplink ? `${c.uplink.device} ${c.uplink.iface}` : '–'],
+    ['Rate now', fmtBps(c.rate_bps?.last)],
+    ['95th percentile in / out', `${fmtBps(c.in?.p95_bps)} / ${fmtBps(c.out?.p95_bps)}`],
+    ['Peak in / out', `${fmtBps(c.in?.max_bps)} / ${fmtBps(c.out?.max_bps)}`],
+    ['Utilisation (95th)', c.utilisation === null || c.utilisation === undefined ? '–' : fmtPct(c.utilisation * 100, 1)],
+    ['Growth target', c.growth?.target !== undefined ? `+${Math.round(c.growth.target * 100)} %` : '–'],
+    ['Growth so far', g && g.growth !== undefined ? `+${Math.round(g.growth * 100)} % (${g.on_track ? 'on track' : 'behind'})` : 'not known'],
+    ['Forecast', c.forecast ? (c.forecast.reach ? `80 % of capacity by ${c.forecast.reach}` : c.forecast.kind) : '–'],
+    ['Recommendation', c.recommendation || '–'],
+  ];
+  for (const [k, v] of facts) dl.append(el('dt', { text: k }), el('dd', { text: v }));
+  dl.dataset.p95in = c.in?.p95_bps ?? '';
+}
+
+async function main() {
+  await initSession();
+  site = await api(`/api/v1/sites/${enc}`);
+  document.title = `netpulse · ${site.name}`;
+  document.getElementById('name').textContent = site.name;
+  const st = document.getElementById('status');
+  st.replaceWith(statusBadge(site.status));
+  document.getElementById('since').textContent = site.since_ms ? `since ${fmtTime(site.since_ms)}` : '';
+  document.getElementById('stype').textContent = site.school_type;
+  uplink = pickUplink(site.interfaces);
+  capacityBps = site.circuit_bps || uplink?.speed_bps || null;
+  document.getElementById('circuit').textContent = fmtBps(capacityBps);
+  for (const b of document.querySelectorAll('#ranges button')) {
+    b.addEventListener('click', () => go({ range: b.dataset.range }));
+  }
+  window.addEventListener('popstate', drawTraffic);
+  drawIfaces();
+  await drawTraffic();
+  await Promise.all([drawProbes(), drawFlows(), drawOutages(), drawCapacity()]);
+  document.body.dataset.complete = 'yes';
+}
+
+main().catch((e) => {
+  document.getElementById('name').textContent = `Cannot show this school: ${e.message}`;
+});

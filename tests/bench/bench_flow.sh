@@ -1,0 +1,142 @@
+#!/bin/sh
+# Flow sampler benchmark (issue 6): packets per second through
+# `netpulse-agent --pcap-file` on a large generated capture, beside softflowd
+# (-r) and pmacctd (pcap_savefile) on the same file in the same run, and a bare
+# libpcap read loop as the floor. Median of RUNS runs of each: wall time,
+# packets/s, CPU seconds (user + system, children included) and max RSS; plus
+# the agent's flow table memory. Prints figures; never fails on time.
+#
+#   tests/bench/bench_flow.sh [BUILD_DIR]        (default: build)
+#   env: PACKETS=3000000 FLOWS=60000 RUNS=3 WORK=DIR KEEP=1 (keep WORK)
+#
+# FLOWS conversations give about 1.8 x FLOWS one-way flows (the agent's and
+# pmacct's unit; 60000 -> about 107,000). The capture holds headers only
+# (caplen 128, wire lengths kept), as the agent captures by default. No packet
+# leaves the machine: softflowd exports to 127.0.0.1:9 (discard).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${1:-$ROOT/build}
+AGENT=$BUILD/agent/netpulse-agent
+PACKETS=${PACKETS:-3000000}
+FLOWS=${FLOWS:-60000}
+RUNS=${RUNS:-3}
+WORK=${WORK:-$(mktemp -d /tmp/netpulse-bench-flow.XXXXXX)}
+CFLAGS_BENCH="-O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror"
+
+[ -x "$AGENT" ] || { echo "bench_flow: build netpulse-agent first ($AGENT)" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "bench_flow: needs /usr/bin/time (Debian: time)" >&2; exit 2; }
+mkdir -p "$WORK"
+cleanup() { [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"; }
+trap cleanup EXIT INT TERM
+
+# shellcheck disable=SC2086 # CFLAGS_BENCH is a list of flags
+cc $CFLAGS_BENCH -o "$WORK/gen" "$ROOT/tests/bench/bench_flow_gen.c"
+# shellcheck disable=SC2086
+cc $CFLAGS_BENCH -o "$WORK/floor" "$ROOT/tests/bench/bench_flow_floor.c" -lpcap
+PCAP=$WORK/bench-$PACKETS-$FLOWS.pcap
+[ -s "$PCAP" ] || "$WORK/gen" "$PCAP" "$PACKETS" "$FLOWS"
+cat "$PCAP" >/dev/null # page cache: every tool reads from memory
+
+cat >"$WORK/agent.conf" <<EOF
+[agent]
+id = bench
+
+[pcap bench]
+interface = eth0
+local_prefixes = 10.0.0.0/8, 2001:db8:1::/48
+flow_table_size = 131072
+EOF
+cat >"$WORK/pmacctd.conf" <<EOF
+daemonize: false
+pcap_savefile: $PCAP
+pcap_savefile_wait: false
+aggregate: src_host, dst_host, src_port, dst_port, proto, vlan
+plugins: print
+print_output: csv
+print_output_file: $WORK/pmacct.csv
+print_refresh_time: 3600
+print_cache_entries: 131071
+plugin_pipe_size: 102400000
+plugin_buffer_size: 102400
+logfile: $WORK/pmacct.log
+EOF
+
+# run NAME CMD...: RUNS timed runs; lines "wall user sys maxrss_kb" in $WORK/NAME.times.
+run() {
+    name=$1
+    shift
+    : >"$WORK/$name.times"
+    i=0
+    while [ "$i" -lt "$RUNS" ]; do
+        if ! /usr/bin/time -f "%e %U %S %M" -o "$WORK/$name.t" "$@" >"$WORK/$name.out" \
+            2>"$WORK/$name.err"; then
+            echo "bench_flow: $name failed: $(tail -3 "$WORK/$name.err")" >&2
+            return 1
+        fi
+        cat "$WORK/$name.t" >>"$WORK/$name.times"
+        i=$((i + 1))
+    done
+}
+
+median() { # column of $WORK/NAME.times (1 wall, 5 cpu = user + sys, 4 rss)
+    awk -v c="$2" '{ v = (c == 5) ? $2 + $3 : $c; print v }' "$WORK/$1.times" |
+        sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+run floor "$WORK/floor" "$PCAP"
+run agent "$AGENT" -c "$WORK/agent.conf" --pcap-file "$PCAP"
+have_sf=0
+if command -v softflowd >/dev/null; then
+    # -c none: softflowd 1.1.0 otherwise blocks in accept() on its control
+    # socket before reading a file. -m above the flow count: no forced expiry.
+    run softflowd softflowd -d -r "$PCAP" -n 127.0.0.1:9 -m 262144 -6 -T vlan -c none \
+        -p "$WORK/softflowd.pid" && have_sf=1
+fi
+have_pm=0
+if command -v pmacctd >/dev/null; then
+    run pmacctd pmacctd -f "$WORK/pmacctd.conf" && have_pm=1
+fi
+
+agent_json=$WORK/agent.out
+field() { python3 -c "import json,sys; o=json.load(open(sys.argv[1])); print($1)" "$agent_json"; }
+npk=$(field "o['packets']")
+nflows=$(field "o['flows']['count']")
+table_mib=$(field "round(o['flows']['memory_bytes'] / 1048576, 1)")
+evicted=$(field "o['flows']['evicted']")
+
+printf '\nflow benchmark: %s packets, %s one-way flows (%s evicted), %s runs, median\n' \
+    "$npk" "$nflows" "$evicted" "$RUNS"
+printf '%-22s %10s %13s %8s %9s\n' tool "wall s" "packets/s" "CPU s" "RSS MiB"
+row() {
+    [ -s "$WORK/$1.times" ] || return 0
+    w=$(median "$1" 1)
+    c=$(median "$1" 5)
+    r=$(median "$1" 4)
+    awk -v n="$2" -v w="$w" -v c="$c" -v r="$r" -v p="$PACKETS" \
+        'BEGIN { printf "%-22s %10.2f %13.0f %8.2f %9.1f\n", n, w, (w > 0 ? p / w : 0), c, r / 1024 }'
+}
+row floor "libpcap read (floor)"
+row agent "netpulse-agent"
+[ "$have_sf" = 1 ] && row softflowd "softflowd 1.1.0"
+[ "$have_pm" = 1 ] && row pmacctd "pmacctd (print)"
+printf 'agent flow table + aggregator: %s MiB for %s flows (flow_table_size 131072)\n' \
+    "$table_mib" "$nflows"
+if [ "$have_pm" = 1 ]; then
+    pm_flows=$(($(wc -l <"$WORK/pmacct.csv") - 1))
+    printf 'pmacctd flows: %s (agent: %s)\n' "$pm_flows" "$nflows"
+    echo "pmacctd's wall time includes its fixed 2 s sleep before reading a savefile"
+fi
+aw=$(median agent 1)
+fw=$(median floor 1)
+best=""
+for t in softflowd pmacctd; do
+    [ -s "$WORK/$t.times" ] || continue
+    w=$(median "$t" 1)
+    best=$(awk -v a="$best" -v b="$w" 'BEGIN { print (a == "" || b < a) ? b : a }')
+done
+awk -v a="$aw" -v f="$fw" -v b="$best" 'BEGIN {
+    printf "agent vs bare read loop: %.0f %% of its packet rate (goal >= 70 %%)\n", 100 * f / a
+    if (b != "") printf "agent vs faster peer: %.1fx (goal >= 3x)\n", b / a
+}'
+[ "$npk" = "$PACKETS" ] || echo "bench_flow: agent counted $npk packets of $PACKETS" >&2

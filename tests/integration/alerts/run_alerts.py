@@ -1,0 +1,496 @@
+"""Alert integration tests against the real netpulse-collector (plain HTTP on
+loopback), a real SMTP server (aiosmtpd, STARTTLS required, AUTH) and a small
+webhook receiver, with agents played by alert_feeder (real wire batches).
+
+  run_alerts.py COLLECTOR NETPULSE FEEDER SCENARIO
+    down_up      two sites cut and restored: exactly one DOWN and one UP e-mail
+                 each (duration right), routing (district, school type, site
+                 contacts), hostile site name and contacts add no header or
+                 recipient, generic/Slack/Teams webhooks get well-formed JSON,
+                 `netpulse alert test` and `alert list`
+    digest       50 sites cut at once: one digest e-mail, then one recovery digest
+    flap         a site flapping (3 s on / 4 s off, ~30 s): at most the documented
+                 2 * flap_max + 2 messages, the last one the recovery
+    smtp_outage  the SMTP server is down when the alert fires; the collector is
+                 restarted; the server comes back: the e-mail arrives once
+Short settings (site_down_after = 3s etc.); the network-namespace link cut of
+the issue is left to the end-to-end tests (agent + collector in namespaces).
+"""
+import email
+import email.policy
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from smtp_server import SmtpServer  # noqa: E402
+
+COLLECTOR, NETPULSE, FEEDER, SCENARIO = sys.argv[1:5]
+T = tempfile.mkdtemp(prefix="np-alerts.")
+MAILDIR = os.path.join(T, "mail")
+procs = []
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+    print("ok:", what, flush=True)
+
+
+# ---- webhook receiver -------------------------------------------------------
+hooks = []
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        hooks.append((self.path, self.headers.get("Content-Type"), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+hook_srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=hook_srv.serve_forever, daemon=True).start()
+HOOK = "http://127.0.0.1:%d" % hook_srv.server_address[1]
+
+# ---- SMTP server ------------------------------------------------------------
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout", os.path.join(T, "smtp-key.pem"), "-out", os.path.join(T, "smtp.pem")],
+               check=True, capture_output=True)
+smtp = SmtpServer(MAILDIR, os.path.join(T, "smtp.pem"), os.path.join(T, "smtp-key.pem"),
+                  "netpulse", "s3cret pass")
+
+
+def mails():
+    out = []
+    if not os.path.isdir(MAILDIR):
+        return out
+    for f in sorted(os.listdir(MAILDIR)):
+        if f.endswith(".eml"):
+            with open(os.path.join(MAILDIR, f), "rb") as fh:
+                m = email.message_from_binary_file(fh, policy=email.policy.default)
+            with open(os.path.join(MAILDIR, f[:-4] + ".json")) as fh:
+                env = json.load(fh)
+            out.append((m, env))
+    return out
+
+
+def kind(m):
+    return str(m["X-Netpulse-Alert"])
+
+
+def wait_for(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise Fail("timed out waiting for " + what)
+
+
+# ---- collector ----------------------------------------------------------------
+SETTINGS = {
+    "site_down_after": "3s", "hold_down": "2s", "settle_wait": "6s", "digest_window": "2s",
+    "digest_min": "3", "poll": "500ms", "retry_initial": "1s", "retry_max": "2s",
+    "flap_max": "3", "flap_window": "1h", "flap_stable": "15m",
+}
+
+
+def write_config(extra):
+    s = dict(SETTINGS)
+    s.update(extra)
+    conf = os.path.join(T, "collector.conf")
+    with open(conf, "w") as f:
+        f.write("[collector]\nlisten = 127.0.0.1:0\nplain_http = yes\n"
+                "allow_root = yes\ndata_dir = %s\nheartbeat_timeout = 2s\nlog_level = debug\n\n" % os.path.join(T, "data"))
+        f.write("[smtp]\nurl = smtp://127.0.0.1:%d\nfrom = netpulse@district.example\n"
+                "to = noc@district.example\nuser = netpulse\npassword = s3cret pass\n"
+                "ca_file = %s\ntimeout = 10s\n\n" % (smtp.port, os.path.join(T, "smtp.pem")))
+        f.write("[alerts]\ndashboard_url = https://np.district.example/\n"
+                "to_high = high-schools@district.example\n")
+        for k, v in s.items():
+            f.write("%s = %s\n" % (k, v))
+        for name, fmt in (("generic", "generic"), ("slack", "slack"), ("teams", "teams")):
+            f.write("\n[webhook %s]\nurl = %s/%s\nformat = %s\n" % (name, HOOK, name, fmt))
+    return conf
+
+
+collector = None
+port = None
+
+
+def start_collector(conf):
+    global collector, port
+    pf = os.path.join(T, "port")
+    if os.path.exists(pf):
+        os.unlink(pf)
+    log = open(os.path.join(T, "collector.log"), "ab")
+    collector = subprocess.Popen([COLLECTOR, "-c", conf, "--foreground", "--port-file", pf],
+                                 stderr=log, stdout=log)
+    procs.append(collector)
+    port = int(wait_for(lambda: os.path.exists(pf) and open(pf).read().strip(), 15,
+                        "the collector's port"))
+
+
+def stop_collector():
+    collector.send_signal(signal.SIGTERM)
+    rc = collector.wait(20)
+    check(rc == 0, "collector exits 0 on SIGTERM")
+
+
+def cli(conf, *args):
+    return subprocess.run([NETPULSE, "-c", conf] + list(args), capture_output=True, text=True,
+                          timeout=60)
+
+
+def setup_sites(conf, rows):
+    """rows: (id, name, type, contacts). Imported, enrolled; tokens file."""
+    os.makedirs(os.path.join(T, "data"), exist_ok=True)
+    csvp = os.path.join(T, "sites.csv")
+    with open(csvp, "w") as f:
+        f.write("id,name,school_type,contacts\n")
+        for r in rows:
+            f.write("%s,%s,%s,%s\n" % (r[0], "Site " + r[0], r[2], ""))
+    r = cli(conf, "site", "import", csvp)
+    check(r.returncode == 0, "site import (%s)" % r.stderr.strip())
+    with open(os.path.join(T, "tokens"), "w") as f:
+        for row in rows:
+            r = cli(conf, "agent", "enrol", row[0])
+            if r.returncode != 0:
+                raise Fail("enrol %s: %s" % (row[0], r.stderr))
+            f.write("%s %s\n" % (row[0], r.stdout.strip()))
+    # names and contacts written straight into the database: data the CSV import
+    # would refuse (control characters) must be harmless anyway
+    db = sqlite3.connect(os.path.join(T, "data", "state.db"))
+    for row in rows:
+        db.execute("UPDATE sites SET name = ?, contacts = ? WHERE id = ?", (row[1], row[3], row[0]))
+    db.commit()
+    db.close()
+
+
+class Feeder:
+    def __init__(self):
+        self.p = subprocess.Popen([FEEDER, "http://127.0.0.1:%d/api/v1/ingest" % port,
+                                   os.path.join(T, "tokens")], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        procs.append(self.p)
+        self.lock = threading.Lock()
+        self.live = set()
+        self.stop = False
+        self.round_s = 0
+        self.t = threading.Thread(target=self.loop, daemon=True)
+
+    def cmd(self, line):
+        with self.lock:
+            self.p.stdin.write(line + "\n")
+            self.p.stdin.flush()
+            ans = self.p.stdout.readline().strip()
+        if ans != "ok":
+            raise Fail("feeder: %s -> %s" % (line, ans))
+
+    def loop(self):
+        while not self.stop:
+            live = sorted(self.live)
+            if live:
+                try:
+                    t0 = time.time()
+                    self.cmd("beat " + " ".join(live))
+                    self.round_s = time.time() - t0
+                    if self.round_s >= 1:
+                        continue
+                except (Fail, OSError) as e:
+                    print("feeder:", e, flush=True)
+                    return
+            time.sleep(1)
+
+    def start(self, sites):
+        self.live = set(sites)
+        self.t.start()
+
+    def close(self):
+        self.stop = True
+        try:
+            self.p.stdin.write("quit\n")
+            self.p.stdin.flush()
+        except OSError:
+            pass
+        self.p.wait(10)
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+ALLOWED_HEADERS = {"from", "to", "subject", "date", "message-id", "mime-version",
+                   "auto-submitted", "x-netpulse-alert", "x-netpulse-severity",
+                   "x-netpulse-site", "content-type"}
+
+
+def check_message(m, env, rcpts, link=None):
+    keys = [k.lower() for k in m.keys()]
+    check(set(keys) <= ALLOWED_HEADERS and len(keys) == len(set(keys)),
+          "only our headers, once each: %s" % keys)
+    to = sorted(a.addr_spec for a in m["To"].addresses)
+    check(to == sorted(rcpts), "To is %s" % to)
+    check(sorted(env["rcpt_tos"]) == sorted(rcpts), "envelope recipients %s" % env["rcpt_tos"])
+    check(env["tls"] and env["auth"] == "netpulse", "delivered over STARTTLS with AUTH")
+    check(m["From"].addresses[0].addr_spec == "netpulse@district.example", "From")
+    check("\n" not in str(m["Subject"]) and "\r" not in str(m["Subject"]), "Subject one line")
+    check(m["Date"].datetime is not None and m["Date"].datetime.utcoffset().total_seconds() == 0,
+          "Date in UTC")
+    check(re.fullmatch(r"<[0-9a-f]{16}\.[0-9a-f]{16}@district\.example>", str(m["Message-ID"])),
+          "Message-ID")
+    check(m.get_content_type() == "multipart/alternative", "multipart/alternative")
+    parts = [p.get_content_type() for p in m.iter_parts()]
+    check(parts == ["text/plain", "text/html"], "text and HTML parts: %s" % parts)
+    if link:
+        for p in m.iter_parts():
+            check(link in p.get_content(), "%s links %s" % (p.get_content_type(), link))
+
+
+def duration_s(subject):
+    mm = re.search(r"after (?:(\d+)h )?(?:(\d+)m )?(\d+)s", subject)
+    if not mm:
+        return None
+    h, mi, s = (int(x) if x else 0 for x in mm.groups())
+    return h * 3600 + mi * 60 + s
+
+
+# ---- scenarios ----------------------------------------------------------------
+HOSTILE_NAME = ("Lincoln \u00c9cole High\r\nBcc: evil@evil.example\r\n\r\n"
+                "--=_np0000000000000000_00000000\r\nContent-Type: text/html\r\n\r\n"
+                "<script>x</script>" + "x" * 3000)
+
+
+def scenario_down_up():
+    conf = write_config({})
+    smtp.start()
+    setup_sites(conf, [("school-1", HOSTILE_NAME, "high", "head@school1.example, Bad <x@y.z>"),
+                       ("school-2", "Oak Elementary", "elementary",
+                        "head@school2.example;\r\nBcc: evil@evil.example")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-1", "school-2"})
+    time.sleep(5)
+    check(not mails(), "no e-mail while the sites beat")
+    f.live = set()
+    time.sleep(1.2)
+    cut_from = now_ms() - 1200
+    got = wait_for(lambda: len(mails()) >= 2 and mails(), 15, "two DOWN e-mails")
+    t_down = time.time()
+    time.sleep(10 - (time.time() - cut_from / 1000))
+    cut_to = now_ms()
+    f.cmd("backlog %d %d school-1 school-2" % (cut_from, cut_to))
+    f.live = {"school-1", "school-2"}
+    got = wait_for(lambda: len(mails()) >= 4 and mails(), 20, "two UP e-mails")
+    time.sleep(4)
+    got = mails()
+    check(len(got) == 4, "exactly 4 e-mails (2 down, 2 up): %d" % len(got))
+    by = {}
+    for m, env in got:
+        by.setdefault((str(m["X-Netpulse-Site"]), kind(m)), []).append((m, env))
+    for s in ("school-1", "school-2"):
+        check(len(by.get((s, "site_down"), [])) == 1, "%s: one DOWN" % s)
+        check(len(by.get((s, "site_up"), [])) == 1, "%s: one UP" % s)
+    print("first DOWN %.1f s after the last heartbeat" % (t_down - cut_from / 1000))
+    for s, rc in (("school-1", ["noc@district.example", "high-schools@district.example",
+                                "head@school1.example"]),
+                  ("school-2", ["noc@district.example"])):
+        for k in ("site_down", "site_up"):
+            m, env = by[(s, k)][0]
+            check_message(m, env, rc, "https://np.district.example/sites/" + s)
+    m = by[("school-1", "site_down")][0][0]
+    subj = str(m["Subject"])
+    check("Lincoln \u00c9cole High" in subj and "Bcc: evil" in subj, "hostile name shown: %r" % subj)
+    check("evil" not in str(m["To"]), "no recipient from the name")
+    for s in ("school-1", "school-2"):
+        up = str(by[(s, "site_up")][0][0]["Subject"])
+        d = duration_s(up)
+        real = (cut_to - cut_from) / 1000
+        check(d is not None and abs(d - real) <= 4, "%s UP duration %s s, cut %.1f s" % (s, d, real))
+    # webhooks: 4 alerts x 3 formats
+    wait_for(lambda: len(hooks) >= 12, 10, "12 webhook posts")
+    for path, ctype, body in hooks:
+        check(ctype == "application/json", "webhook content type")
+        j = json.loads(body)
+        if path == "/generic":
+            check(j["source"] == "netpulse" and j["kind"] in ("site_down", "site_up") and
+                  j["site"] in ("school-1", "school-2") and j["link"].endswith(j["site"]) and
+                  j["severity"] in ("critical", "info") and j["title"] and j["text"],
+                  "generic webhook %s %s" % (j["kind"], j["site"]))
+        elif path == "/slack":
+            check(set(j) == {"text"} and "[netpulse]" in j["text"], "slack webhook")
+        else:
+            check(j["@type"] == "MessageCard" and j["title"] and j["text"] and
+                  j["potentialAction"][0]["targets"][0]["uri"].startswith(
+                      "https://np.district.example/sites/"), "teams webhook")
+    check(len(hooks) == 12, "no more webhook posts than alerts x webhooks")
+    r = cli(conf, "alert", "list")
+    rows = [ln for ln in r.stdout.splitlines()[1:] if ln.strip()]
+    check(r.returncode == 0 and len(rows) == 4 and all(" sent " in ln for ln in rows),
+          "alert list: 4 alerts sent\n" + r.stdout)
+    r = cli(conf, "alert", "test", "--to", "ops@district.example")
+    check(r.returncode == 0 and "smtp_code=250" in r.stdout, "alert test: " + r.stdout.strip())
+    m, env = wait_for(lambda: [x for x in mails() if kind(x[0]) == "test"], 10, "the test e-mail")[0]
+    check(env["rcpt_tos"] == ["ops@district.example"], "test e-mail to --to")
+    r = cli(conf, "alert", "test", "--to", "ops@district.example\r\nBcc: evil@evil.example")
+    check(r.returncode == 2, "alert test refuses a hostile --to")
+    f.close()
+    stop_collector()
+
+
+def scenario_digest():
+    # Ingest takes about 10 batches/s on the test machines, so a round of 50
+    # heartbeats takes ~5 s and the last heartbeats before the cut spread over
+    # that much (as real agents' spread over their batch interval): the
+    # settings leave room for it (digest_window > the spread).
+    conf = write_config({"site_down_after": "8s", "digest_window": "7s", "settle_wait": "8s"})
+    smtp.start()
+    ids = ["school-%02d" % i for i in range(50)]
+    setup_sites(conf, [(i, "School %s" % i, "elementary", "") for i in ids])
+    start_collector(conf)
+    f = Feeder()
+    f.start(set(ids))
+    time.sleep(11)
+    f.live = set()
+    cut_from = now_ms()
+    print("cut at", cut_from, "beat round of 50 sites took %.2f s" % f.round_s, flush=True)
+    got = wait_for(lambda: mails(), 30, "the digest")
+    time.sleep(4)
+    got = mails()
+    check(len(got) == 1, "one e-mail for 50 sites down: %d" % len(got))
+    m = got[0][0]
+    check(kind(m) == "site_down" and "50 sites unreachable" in str(m["Subject"]),
+          "digest: " + str(m["Subject"]))
+    text = m.get_body(("plain",)).get_content()
+    check(all(("- School %s (%s)" % (i, i)) in text for i in ids), "digest lists every site")
+    check_message(m, got[0][1], ["noc@district.example"])
+    cut_to = now_ms() - 500
+    f.cmd("backlog %d %d %s" % (cut_from, cut_to, " ".join(ids)))
+    f.live = set(ids)
+    wait_for(lambda: len(mails()) >= 2, 40, "the recovery digest")
+    time.sleep(3)
+    got = mails()
+    check(len(got) == 2 and kind(got[1][0]) == "site_up" and
+          "50 sites reachable again" in str(got[1][0]["Subject"]),
+          "one recovery digest: %s" % [str(x[0]["Subject"]) for x in got])
+    f.close()
+    stop_collector()
+
+
+def scenario_flap():
+    flap_max = 2
+    conf = write_config({"hold_down": "1s", "settle_wait": "1s", "digest_window": "0",
+                         "flap_max": str(flap_max), "flap_window": "10m", "flap_stable": "8s"})
+    smtp.start()
+    setup_sites(conf, [("flappy", "Flappy Middle", "middle", "")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"flappy"})
+    time.sleep(3)
+    t0 = time.time()
+    while time.time() - t0 < 28:  # 4 s silent (> site_down_after), 3 s heard
+        f.live = set()
+        time.sleep(4)
+        f.live = {"flappy"}
+        time.sleep(3)
+    wait_for(lambda: mails() and kind(mails()[-1][0]) == "site_up" and
+             "flapping" in mails()[-1][0].get_body(("plain",)).get_content() and mails(),
+             20, "the recovery once stable")
+    time.sleep(2)
+    got = mails()
+    kinds = [kind(m) for m, _ in got]
+    print("messages:", kinds)
+    check(len(got) <= 2 * flap_max + 2, "at most 2 * flap_max + 2 = %d messages: %d"
+          % (2 * flap_max + 2, len(got)))
+    check(kinds.count("site_flapping") == 1, "one flapping notice")
+    check(kinds[-1] == "site_up", "last message: the recovery")
+    f.close()
+    stop_collector()
+
+
+def scenario_smtp_outage():
+    conf = write_config({})
+    setup_sites(conf, [("school-9", "Pine High", "high", "")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-9"})
+    time.sleep(4)
+    f.live = set()
+
+    def pending():
+        r = cli(conf, "alert", "list")
+        rows = [ln for ln in r.stdout.splitlines()[1:] if "site_down" in ln]
+        return rows and " pending " in rows[0] and rows
+
+    rows = wait_for(pending, 20, "a pending DOWN with failed attempts")
+    print("while the server is down:", rows[0])
+    time.sleep(2)
+    stop_collector()
+    start_collector(conf)
+    time.sleep(3)
+    check(not mails(), "nothing delivered while the server is down")
+    smtp.start()
+    wait_for(mails, 20, "the DOWN e-mail once the server is back")
+    time.sleep(6)
+    got = mails()
+    check(len(got) == 1 and kind(got[0][0]) == "site_down", "the alert arrived once: %d" % len(got))
+    r = cli(conf, "alert", "list")
+    rows = [ln for ln in r.stdout.splitlines()[1:] if ln.strip()]
+    check(len(rows) == 1 and " sent " in rows[0], "one alert, sent:\n" + r.stdout)
+    f.close()
+    stop_collector()
+
+
+def main():
+    rc = 0
+    try:
+        {"down_up": scenario_down_up, "digest": scenario_digest, "flap": scenario_flap,
+         "smtp_outage": scenario_smtp_outage}[SCENARIO]()
+        print("PASS", SCENARIO)
+    except (Fail, subprocess.TimeoutExpired, KeyError, ValueError, OSError) as e:
+        rc = 1
+        print("FAIL (%s): %s" % (SCENARIO, e), file=sys.stderr)
+        try:
+            with open(os.path.join(T, "collector.log"), "rb") as fh:
+                tail = fh.read().decode(errors="replace").splitlines()[-40:]
+            print("---- collector log (tail) ----\n" + "\n".join(tail), file=sys.stderr)
+        except OSError:
+            pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        smtp.stop()
+        hook_srv.shutdown()
+        if os.environ.get("NP_KEEP_TMP"):
+            print("kept", T, file=sys.stderr)
+        else:
+            shutil.rmtree(T, ignore_errors=True)
+    return rc
+
+
+sys.exit(main())

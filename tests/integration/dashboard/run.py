@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""Dashboard end to end: a real collector (TLS) filled through ingest, its
+access rules checked over HTTP, then headless Chromium (playwright-core)
+walking the pages.
+
+usage: run.py NETPULSE COLLECTOR MAKE_BATCH WEB_ROOT OUT_DIR [http|browser|all]
+OUT_DIR receives the screenshots (and the npm install of playwright-core)."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+NETPULSE, COLLECTOR, MAKE_BATCH, WEB_SRC, OUT = sys.argv[1:6]
+PART = sys.argv[6] if len(sys.argv) > 6 else "all"
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAILS = []
+
+
+def check(cond, what):
+    print(("ok: " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        FAILS.append(what)
+
+
+class Client:
+    def __init__(self, port):
+        self.port = port
+        self.ctx = ssl.create_default_context()
+        self.ctx.check_hostname = False
+        self.ctx.verify_mode = ssl.CERT_NONE
+
+    def req(self, method, path, headers=None, body=None):
+        c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+        h = {"Host": "127.0.0.1:%d" % self.port}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="np-dash.")
+    proc = None
+    try:
+        proc = setup_and_run(tmp)
+    finally:
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                rc = proc.wait(30)
+                log = open(os.path.join(tmp, "collector.log")).read()
+                check(rc == 0 and "Sanitizer" not in log,
+                      "collector stopped cleanly (exit %d, no sanitizer report)" % rc)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                check(False, "collector did not stop on SIGTERM")
+        if FAILS:
+            print("---- collector log (tail) ----")
+            try:
+                print("".join(open(os.path.join(tmp, "collector.log")).readlines()[-40:]))
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILS:
+        print("%d check(s) failed" % len(FAILS))
+        sys.exit(1)
+
+
+def sh(*args, stdin=None):
+    r = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (args, r.stderr))
+    return r.stdout
+
+
+def setup_and_run(tmp):
+    web = os.path.join(tmp, "web")
+    shutil.copytree(WEB_SRC, web)
+    # A symlink leading out of web_root must not be served.
+    os.symlink("/etc/hostname", os.path.join(web, "leak.txt"))
+    with open(os.path.join(tmp, "outside.txt"), "w") as f:
+        f.write("secret outside web_root\n")
+    os.symlink(os.path.join(tmp, "outside.txt"), os.path.join(web, "static", "leak2.txt"))
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+       "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", tmp + "/key.pem",
+       "-out", tmp + "/cert.pem")
+    conf = os.path.join(tmp, "collector.conf")
+    with open(conf, "w") as f:
+        f.write("[collector]\nlisten = 127.0.0.1:0\ntls_cert = %s/cert.pem\ntls_key = %s/key.pem\n"
+                "data_dir = %s/data\nweb_root = %s\nallow_root = yes\nheartbeat_timeout = 1h\n[dashboard]\nmetrics_token = scrape-secret-1\n"
+                "[alerts]\nenabled = no\n" % (tmp, tmp, tmp, web))
+    os.makedirs(tmp + "/data")
+    with open(tmp + "/sites.csv", "w") as f:
+        f.write("id,name,school_type,circuit_rate,baseline_rate,baseline_year,contacts\n"
+                "oak-es,Oak Elementary,elementary,100Mbps,20Mbps,2021,\n"
+                "pine-hs,Pine High School,high,1Gbps,100Mbps,2021,\n"
+                "elm-ms,Elm Middle,middle,200Mbps,,,\n")
+    sh(NETPULSE, "-c", conf, "site", "import", tmp + "/sites.csv")
+    tokens = {}
+    for site in ("oak-es", "pine-hs"):
+        tokens[site] = sh(NETPULSE, "-c", conf, "agent", "enrol", site).strip()
+    sh(NETPULSE, "-c", conf, "user", "add", "admin", "--admin", "--password-stdin",
+       stdin="admin-password-1\n")
+    sh(NETPULSE, "-c", conf, "user", "add", "viewer", "--password-stdin", stdin="viewer-password-1\n")
+    viewer_token = sh(NETPULSE, "-c", conf, "user", "token", "viewer").strip()
+    check(viewer_token.startswith("npu_") and len(viewer_token) == 47, "user token printed")
+    listing = sh(NETPULSE, "-c", conf, "user", "list")
+    check("admin" in listing and "viewer" in listing, "user list shows both users")
+
+    port_file = tmp + "/port"
+    log = open(tmp + "/collector.log", "w")
+    proc = subprocess.Popen([COLLECTOR, "-c", conf, "--foreground", "--port-file", port_file],
+                            stderr=log)
+    for _ in range(300):
+        if os.path.exists(port_file):
+            break
+        time.sleep(0.05)
+    if not os.path.exists(port_file):
+        log.flush()
+        print(open(tmp + "/collector.log").read())
+        raise RuntimeError("collector did not start")
+    port = int(open(port_file).read())
+    cl = Client(port)
+
+    # Data: half an hour of one-minute samples for two schools through ingest.
+    now = int(time.time())
+    now -= now % 60
+    for site, base in (("oak-es", 30_000_000), ("pine-hs", 400_000_000)):
+        for k in range(30):
+            t = now - 1800 + 60 * (k + 1)
+            path = "%s/b-%s-%d" % (tmp, site, k)
+            sh(MAKE_BATCH, "batch", path, site, str(k + 1), str(t), "1",
+               str(base + k * 100_000), str(base // 4 + k * 10_000))
+            body = open(path, "rb").read()
+            st, _, data = cl.req("POST", "/api/v1/ingest", {
+                "Authorization": "Bearer " + tokens[site],
+                "Content-Type": "application/x-protobuf"}, body)
+            if st != 200:
+                check(False, "ingest %s %d: %d %s" % (site, k, st, data[:100]))
+                return proc
+    time.sleep(1.0)  # applied to SQLite and RRD after the journal ack
+
+    if PART in ("http", "all"):
+        http_checks(cl, viewer_token)
+    if PART in ("browser", "all"):
+        browser(port, viewer_token)
+    return proc
+
+
+def http_checks(cl, viewer_token):
+    auth = {"Authorization": "Bearer " + viewer_token}
+    st, h, _ = cl.req("GET", "/healthz")
+    check(st == 200, "healthz is public")
+    check("default-src 'self'" in h.get("content-security-policy", "") and
+          "frame-ancestors 'none'" in h.get("content-security-policy", ""), "CSP header")
+    check(h.get("x-content-type-options") == "nosniff", "nosniff header")
+    # Unauthenticated: pages redirect to the login, API/graphs/metrics 401.
+    for p in ("/", "/sites/oak-es", "/district", "/index.html", "/static/overview.js"):
+        st, h, _ = cl.req("GET", p)
+        check(st in (303, 401), "unauthenticated %s refused (%d)" % (p, st))
+    st, h, _ = cl.req("GET", "/sites/oak-es")
+    check(st == 303 and h.get("location", "").startswith("/login.html?next=/sites/oak-es"),
+          "page redirects to login with next")
+    for p in ("/api/v1/sites", "/api/v1/sites/oak-es/series", "/graph/site/oak-es/traffic.png",
+              "/metrics", "/api/v1/report?year=2024&format=csv", "/api/v1/district/summary"):
+        st, _, _ = cl.req("GET", p)
+        check(st == 401, "unauthenticated %s is 401 (%d)" % (p, st))
+    st, _, _ = cl.req("GET", "/api/v1/sites", {"Authorization": "Bearer npu_" + "A" * 43})
+    check(st == 401, "unknown API token refused")
+    st, _, _ = cl.req("GET", "/login.html")
+    check(st == 200, "login page is public")
+    # Tokens.
+    st, _, body = cl.req("GET", "/api/v1/sites", auth)
+    check(st == 200 and b"oak-es" in body, "API with a user token")
+    st, _, body = cl.req("GET", "/metrics", {"Authorization": "Bearer scrape-secret-1"})
+    check(st == 200 and b"netpulse_ingest_batches_total" in body, "metrics with metrics_token")
+    # The Grafana dashboard uses only metric names /metrics exports.
+    import re
+    graf = json.load(open(os.path.join(WEB_SRC, "..", "grafana", "netpulse.json")))
+    names = set(re.findall(r"netpulse_[a-z_]+", json.dumps(graf["panels"])))
+    missing = [n for n in sorted(names) if n.encode() not in body]
+    check(names and not missing, "grafana metric names exported (missing: %s)" % missing)
+    st, _, _ = cl.req("GET", "/metrics", {"Authorization": "Bearer scrape-secret-2"})
+    check(st == 401, "metrics with a wrong token refused")
+    # Graphs.
+    st, h, body = cl.req("GET", "/graph/site/oak-es/traffic.png?range=day", auth)
+    check(st == 200 and body[:8] == b"\x89PNG\r\n\x1a\n" and h.get("content-type") == "image/png",
+          "traffic.png renders (%d)" % st)
+    st, h, body = cl.req("GET", "/graph/site/pine-hs/traffic.svg?range=week&width=600&height=200",
+                         auth)
+    check(st == 200 and b"<svg" in body[:400] and "svg" in h.get("content-type", ""),
+          "traffic.svg renders (%d)" % st)
+    st, _, _ = cl.req("GET", "/graph/site/elm-ms/traffic.png", auth)
+    check(st == 404, "graph of a site without data is 404 (%d)" % st)
+    st, _, _ = cl.req("GET", "/graph/site/nope/traffic.png", auth)
+    check(st == 404, "graph of an unknown site is 404 (%d)" % st)
+    bad = [
+        "range=day%0ADEF:x=/etc/passwd:a:AVERAGE", "range=day:DEF", "range=decade",
+        "width=1:2", "width=100000", "height=-5", "width=800&width=900", "from=1&to=2",
+        "from=1700000000", "from=1700000000&to=1600000000", "range=day&from=1700000000&to=1700086400",
+        "foo=bar", "device=edge", "device=edge%0A&iface=eth0", "range=%",
+        "range=day%00", "width=8%3A00", "COMMENT:x=1",
+    ]
+    for q in bad:
+        st, _, body = cl.req("GET", "/graph/site/oak-es/traffic.png?" + q, auth)
+        check(st == 400, "graph ?%s rejected with 400 (%d)" % (q, st))
+    for p in ("/graph/site/..%2F..%2Fetc/traffic.png", "/graph/site/oak-es/traffic.gif",
+              "/graph/site/oak-es:DEF/traffic.png", "/graph/site/.hidden/traffic.png",
+              "/graph/site/oak-es/../pine-hs/traffic.pngx"):
+        st, _, _ = cl.req("GET", p, auth)
+        check(st in (400, 404), "graph path %s refused (%d)" % (p, st))
+    st, _, _ = cl.req("GET", "/graph/site/oak-es/traffic.png?device=edge&iface=eth9", auth)
+    check(st == 404, "graph of an unknown interface is 404 (%d)" % st)
+    # Static files: types, ETag, traversal, symlinks out.
+    st, h, body = cl.req("GET", "/static/style.css", auth)
+    check(st == 200 and h.get("content-type", "").startswith("text/css") and "etag" in h,
+          "style.css served with type and ETag")
+    st2, _, _ = cl.req("GET", "/static/style.css", dict(auth, **{"If-None-Match": h.get("etag", "")}))
+    check(st2 == 304, "If-None-Match gives 304 (%d)" % st2)
+    st, h, _ = cl.req("GET", "/static/chart.js", auth)
+    check(st == 200 and h.get("content-type", "").startswith("text/javascript"), "js type")
+    for p in ("/../../etc/passwd", "/static/../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
+              "/%2e%2e/collector.conf", "/leak.txt", "/static/leak2.txt", "/.hidden.html",
+              "/static//style.css", "/static/style.css%00.html", "/static\\..\\x.html"):
+        st, _, body = cl.req("GET", p, auth)
+        check(st in (400, 404) and b"secret" not in body and b"root:" not in body,
+              "static %s refused (%d)" % (p, st))
+    # Login, cookies, CSRF.
+    form = urllib.parse.urlencode({"user": "admin", "password": "wrong-password", "next": "/"})
+    ctype = {"Content-Type": "application/x-www-form-urlencoded"}
+    st, h, _ = cl.req("POST", "/login", ctype, form)
+    check(st == 303 and "error" in h.get("location", "") and "set-cookie" not in h,
+          "wrong password refused")
+    st, _, _ = cl.req("POST", "/login", dict(ctype, Origin="https://evil.example"),
+                      form.replace("wrong-password", "admin-password-1"))
+    check(st == 403, "cross-origin login refused (%d)" % st)
+    cookies = {}
+    for user in ("admin", "viewer"):
+        form = urllib.parse.urlencode({"user": user, "password": user + "-password-1",
+                                       "next": "/district"})
+        st, h, _ = cl.req("POST", "/login", dict(ctype, Origin="https://127.0.0.1:%d" % cl.port),
+                          form)
+        sc = h.get("set-cookie", "")
+        check(st == 303 and h.get("location") == "/district", "%s logs in" % user)
+        check("HttpOnly" in sc and "SameSite=Strict" in sc and "Secure" in sc,
+              "session cookie flags: %s" % sc.split(";", 1)[-1])
+        cookies[user] = sc.split(";", 1)[0]
+    st, _, body = cl.req("GET", "/api/v1/session", {"Cookie": cookies["admin"]})
+    sess = json.loads(body)
+    check(st == 200 and sess["user"] == "admin" and sess["admin"] and sess["csrf"],
+          "session endpoint")
+    csrf = sess["csrf"]
+    target = "/api/v1/sites/oak-es/maintenance"
+    st, _, _ = cl.req("POST", target, {"Cookie": cookies["admin"]}, "{}")
+    check(st == 403, "POST without CSRF token refused (%d)" % st)
+    st, _, _ = cl.req("POST", target, {"Cookie": cookies["admin"], "X-CSRF-Token": "x" + csrf[1:]},
+                      "{}")
+    check(st == 403, "POST with a wrong CSRF token refused (%d)" % st)
+    st, _, _ = cl.req("POST", target, {"Cookie": cookies["admin"], "X-CSRF-Token": csrf,
+                                       "Origin": "https://evil.example"}, "{}")
+    check(st == 403, "POST with the token from another origin refused (%d)" % st)
+    st, _, _ = cl.req("POST", target, {"Cookie": cookies["admin"], "X-CSRF-Token": csrf,
+                                       "Origin": "https://127.0.0.1:%d" % cl.port}, "{}")
+    check(st not in (401, 403), "admin POST with token passes the guard (%d)" % st)
+    _, _, vb = cl.req("GET", "/api/v1/session", {"Cookie": cookies["viewer"]})
+    vcsrf = json.loads(vb)["csrf"]
+    st, _, _ = cl.req("POST", target, {"Cookie": cookies["viewer"], "X-CSRF-Token": vcsrf}, "{}")
+    check(st == 403, "read-only user cannot POST (%d)" % st)
+    st, _, _ = cl.req("POST", target, auth, "{}")
+    check(st == 403, "read-only token cannot POST (%d)" % st)
+    st, _, _ = cl.req("DELETE", "/api/v1/sites/oak-es", {"Cookie": cookies["admin"]})
+    check(st == 403, "DELETE without CSRF token refused (%d)" % st)
+    st, _, _ = cl.req("POST", "/logout", {"Cookie": cookies["viewer"]})
+    check(st == 403, "logout without CSRF token refused (%d)" % st)
+    st, _, _ = cl.req("POST", "/logout", {"Cookie": cookies["viewer"], "X-CSRF-Token": vcsrf})
+    check(st == 303, "logout with the token (%d)" % st)
+    st, _, _ = cl.req("GET", "/api/v1/sites", {"Cookie": cookies["viewer"]})
+    check(st == 401, "session ended by logout (%d)" % st)
+    # The annual report download.
+    year = time.gmtime().tm_year
+    st, h, body = cl.req("GET", "/api/v1/report?year=%d&format=csv" % year, auth)
+    check(st == 200 and "text/csv" in h.get("content-type", "") and b"oak-es" in body and
+          "attachment" in h.get("content-disposition", ""), "report CSV download (%d)" % st)
+    for q in ("year=20x4&format=csv", "year=2024&format=pdf", "year=2024;rm", "format=csv"):
+        st, _, _ = cl.req("GET", "/api/v1/report?" + q, auth)
+        check(st == 400, "report ?%s rejected (%d)" % (q, st))
+
+
+def browser(port, viewer_token):
+    node_dir = os.path.join(OUT, "node")
+    if not os.path.isdir(os.path.join(node_dir, "node_modules", "playwright-core")):
+        os.makedirs(node_dir, exist_ok=True)
+        r = subprocess.run(["npm", "install", "--prefix", node_dir, "--no-audit", "--no-fund",
+                            "--loglevel=error", "playwright-core@1"],
+                           capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            check(False, "npm install playwright-core: " + r.stderr[-500:])
+            return
+    env = dict(os.environ, NODE_PATH=os.path.join(node_dir, "node_modules"))
+    shots = os.path.join(OUT, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    r = subprocess.run(["node", os.path.join(HERE, "browser.mjs"), "https://127.0.0.1:%d" % port,
+                        shots, "admin", "admin-password-1", viewer_token,
+                        os.path.join(node_dir, "node_modules", "playwright-core", "index.mjs")],
+                       capture_output=True, text=True, timeout=270, env=env)
+    sys.stdout.write(r.stdout)
+    sys.stdout.write(r.stderr)
+    check(r.returncode == 0, "browser walk (exit %d)" % r.returncode)
+
+
+if __name__ == "__main__":
+    main()
