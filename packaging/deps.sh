@@ -17,12 +17,22 @@ libcap-dev libsystemd-dev systemd scdoc util-linux
 debhelper dpkg-dev fakeroot lintian debootstrap
 "
 
+# Node.js may come from another repository (e.g. NodeSource's nodejs, which
+# ships npm itself and conflicts with Debian's npm): a working command counts.
+provided_by_command() {
+    case "$1" in
+    nodejs) command -v node >/dev/null 2>&1 ;;
+    npm) command -v npm >/dev/null 2>&1 ;;
+    *) return 1 ;;
+    esac
+}
+
 missing=""
 for p in $PACKAGES; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     case "$status" in
     *"ok installed"*) ;;
-    *) missing="$missing $p" ;;
+    *) provided_by_command "$p" || missing="$missing $p" ;;
     esac
 done
 
