@@ -660,6 +660,15 @@ int np_rrd_store_write_samples(struct np_rrd_store *store, const Netpulse__Batch
     }
     for (size_t i = 0; i < b->n_samples; i++) {
         const Netpulse__InterfaceSample *s = b->samples[i];
+        if (s->interval_ms <= 0) {
+            /* An agent's first poll of an interface: no rate, and no interval
+             * to pick a new file's step from (a 1 s step would make every
+             * later, slower poll miss its heartbeat and read as unknown). */
+            if (stats) {
+                stats->invalid++;
+            }
+            continue;
+        }
         struct np_rrd_sample *r = &rows[k++];
         r->kind = NP_RRD_IFACE;
         r->site = b->agent_id;
