@@ -3,6 +3,7 @@
 
 #include "http_parse.h"
 #include "report_api.h"
+#include "report_time.h"
 #include "rrd_store.h"
 #include "state_db.h"
 
@@ -11,8 +12,10 @@
 
 #include <jansson.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +45,16 @@ enum job_kind {
     JOB_CAPACITY, /* report_api.h */
     JOB_SUMMARY,  /* report_api.h */
     JOB_FLOWS,    /* the latest flow summaries (state_db.h np_state_db_flows_json) */
+    JOB_PROBES,       /* probe names from the site's RRD folder */
+    JOB_MAINT_LIST,   /* the site's maintenance windows */
+    JOB_MAINT_ADD,    /* admin: declare one */
+    JOB_MAINT_DELETE, /* admin: delete one of this site */
+    JOB_ENROL,        /* admin: enrol an agent, token shown once */
+    JOB_REVOKE,       /* admin: revoke an agent */
 };
+
+#define MAINT_REASON_MAX 500 /* bytes of a maintenance reason */
+#define ADMIN_BODY_MAX 4096  /* bytes of an admin request body */
 
 struct job {
     struct np_api *api;
@@ -53,6 +65,9 @@ struct job {
     int64_t from_s, to_s;
     unsigned step_s;
     unsigned intervals; /* JOB_FLOWS */
+    int64_t mid;               /* JOB_MAINT_DELETE: the window */
+    int64_t start_ms, end_ms;  /* JOB_MAINT_ADD */
+    char reason[MAINT_REASON_MAX + 1];
     char cf[8];
     char device[QUERY_VALUE_MAX], iface[QUERY_VALUE_MAX], probe[QUERY_VALUE_MAX];
     /* result */
@@ -114,7 +129,10 @@ static void job_set_json(struct job *j, json_t *doc)
 
 static void job_set_error(struct job *j, int rc, const struct np_err *err)
 {
-    j->status = rc == -ENOENT ? 404 : rc == -EINVAL ? 400 : 503;
+    j->status = rc == -ENOENT                     ? 404
+                : rc == -EINVAL                   ? 400
+                : rc == -EEXIST || rc == -EALREADY ? 409
+                                                  : 503;
     snprintf(j->msg, sizeof j->msg, "%s", err->msg[0] ? err->msg : np_strerror(rc));
 }
 
@@ -259,6 +277,241 @@ static const char *report_period(struct np_http_view q, struct job *j, bool summ
     return NULL;
 }
 
+/* ---- probes: names from the site's RRD folder ---- */
+
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
+/* Decodes one escaped file-name component (rrd_store.h: %XX) of in[0..len)
+ * into out; -EINVAL when malformed, empty, holding a NUL or too long. */
+static int unescape_component(const char *in, size_t len, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)in[i];
+        if (c == '%') {
+            int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(in[i + 2]) : -1;
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                return -EINVAL;
+            }
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (o + 1 >= out_len) {
+            return -EINVAL;
+        }
+        out[o++] = (char)c;
+    }
+    if (o == 0) {
+        return -EINVAL;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+#define PROBES_MAX 1024 /* names listed per site */
+
+/* {"site": ID, "probes": [NAME, ...]} sorted by name: every probe+NAME.rrd
+ * of the site (a site without the folder has none). */
+static void job_probes(struct job *j, struct np_err *err)
+{
+    static const char pre[] = "probe+", suf[] = ".rrd";
+    const size_t pl = sizeof pre - 1, sl = sizeof suf - 1;
+    char path[PATH_MAX], *slash;
+    char *names[PROBES_MAX];
+    size_t n = 0;
+    json_t *arr = NULL, *doc = NULL;
+    DIR *d = NULL;
+
+    uv_mutex_lock(&j->api->mu);
+    int rc = np_state_db_site_exists(j->api->db, j->site, err);
+    uv_mutex_unlock(&j->api->mu);
+    if (rc != 0) {
+        goto out;
+    }
+    if (np_rrd_store_path(j->api->rrd, NP_RRD_PROBE, j->site, "x", NULL, path, sizeof path) != 0 ||
+        (slash = strrchr(path, '/')) == NULL) {
+        rc = np_err_set(err, -ENAMETOOLONG, "api: no RRD folder for this site");
+        goto out;
+    }
+    *slash = '\0';
+    d = opendir(path);
+    if (!d && errno != ENOENT) {
+        rc = np_err_set(err, -errno, "api: cannot read the site's RRD folder");
+        goto out;
+    }
+    struct dirent *e;
+    while (d && n < PROBES_MAX && (e = readdir(d)) != NULL) {
+        char name[NAME_MAX + 1];
+        size_t len = strlen(e->d_name);
+        if (len <= pl + sl || memcmp(e->d_name, pre, pl) != 0 ||
+            memcmp(e->d_name + len - sl, suf, sl) != 0 ||
+            unescape_component(e->d_name + pl, len - pl - sl, name, sizeof name) != 0) {
+            continue;
+        }
+        names[n] = strdup(name);
+        if (!names[n]) {
+            rc = np_err_set(err, -ENOMEM, "api: out of memory");
+            goto out;
+        }
+        n++;
+    }
+    qsort(names, n, sizeof names[0], cmp_str);
+    arr = json_array();
+    if (!arr) {
+        rc = np_err_set(err, -ENOMEM, "api: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_string(names[i]); /* NULL: not UTF-8, not listed */
+        if (v && json_array_append_new(arr, v) != 0) {
+            rc = np_err_set(err, -ENOMEM, "api: out of memory");
+            goto out;
+        }
+    }
+    doc = json_pack("{s:s, s:O}", "site", j->site, "probes", arr);
+    if (!doc) {
+        rc = np_err_set(err, -ENOMEM, "api: out of memory");
+        goto out;
+    }
+    job_set_json(j, doc);
+out:
+    if (rc != 0) {
+        job_set_error(j, rc, err);
+    }
+    if (d) {
+        closedir(d);
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    json_decref(doc);
+    json_decref(arr);
+}
+
+/* ---- maintenance windows and agents (admin changes) ---- */
+
+struct maint_ctx {
+    json_t *arr;  /* list: the windows */
+    int64_t want; /* delete: the window looked for */
+    bool found;
+};
+
+static int maint_collect(const struct np_maintenance *m, void *ctx)
+{
+    struct maint_ctx *c = ctx;
+    if (!c->arr) {
+        if (m->id == c->want) {
+            c->found = true;
+            return 1;
+        }
+        return 0;
+    }
+    json_t *reason = json_string(m->reason ? m->reason : "");
+    if (!reason) {
+        reason = json_string("(not UTF-8)");
+    }
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:o, s:I}", "id", (json_int_t)m->id,
+                          "site", m->site_id, "from", (json_int_t)(m->start_ms / 1000), "to",
+                          (json_int_t)(m->end_ms / 1000), "start_ms", (json_int_t)m->start_ms,
+                          "end_ms", (json_int_t)m->end_ms, "reason", reason, "created_ms",
+                          (json_int_t)m->created_ms);
+    if (!o || json_array_append_new(c->arr, o) != 0) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The admin jobs and the window list; the db lock is held throughout. */
+static int job_admin(struct job *j, json_t **doc, struct np_err *err)
+{
+    struct np_state_db *db = j->api->db;
+    struct maint_ctx c = {0};
+    int rc = 0;
+    switch (j->kind) {
+    case JOB_MAINT_LIST:
+        c.arr = json_array();
+        if (!c.arr) {
+            return np_err_set(err, -ENOMEM, "api: out of memory");
+        }
+        rc = np_state_db_site_exists(db, j->site, err);
+        if (rc == 0) {
+            rc = np_state_db_maintenance_list(db, j->site, j->from_s * 1000, j->to_s * 1000,
+                                              maint_collect, &c, err);
+        }
+        if (rc != 0) {
+            json_decref(c.arr);
+            return rc == -ENOMEM ? np_err_set(err, rc, "api: out of memory") : rc;
+        }
+        *doc = c.arr;
+        return 0;
+    case JOB_MAINT_ADD: {
+        int64_t id = 0;
+        rc = np_state_db_maintenance_add(db, j->site, j->start_ms, j->end_ms, j->reason, &id, err);
+        if (rc == 0) {
+            np_log(NP_LOG_INFO, "api: maintenance declared site=%s id=%" PRId64 " from_ms=%" PRId64
+                                " to_ms=%" PRId64,
+                   j->site, id, j->start_ms, j->end_ms);
+            *doc = json_pack("{s:I, s:s, s:I, s:I, s:s}", "id", (json_int_t)id, "site", j->site,
+                             "from", (json_int_t)(j->start_ms / 1000), "to",
+                             (json_int_t)(j->end_ms / 1000), "reason", j->reason);
+        }
+        break;
+    }
+    case JOB_MAINT_DELETE:
+        /* Only a window of the site named in the path. */
+        c.want = j->mid;
+        rc = np_state_db_maintenance_list(db, j->site, INT64_MIN, INT64_MAX, maint_collect, &c,
+                                          err);
+        if (rc < 0) {
+            return rc;
+        }
+        if (!c.found) {
+            return np_err_set(err, -ENOENT, "no such maintenance window of this site");
+        }
+        rc = np_state_db_maintenance_delete(db, j->mid, err);
+        if (rc == 0) {
+            np_log(NP_LOG_INFO, "api: maintenance deleted site=%s id=%" PRId64, j->site, j->mid);
+            *doc = json_pack("{s:I, s:b}", "id", (json_int_t)j->mid, "deleted", 1);
+        }
+        break;
+    case JOB_ENROL: {
+        char token[NP_STATE_DB_TOKEN_BUFSZ];
+        rc = np_state_db_agent_enrol(db, j->site, token, sizeof token, err);
+        if (rc == 0) {
+            np_log(NP_LOG_INFO, "api: agent enrolled agent=%s", j->site);
+            *doc = json_pack("{s:s, s:s}", "agent", j->site, "token", token);
+        }
+        memset(token, 0, sizeof token);
+        break;
+    }
+    case JOB_REVOKE:
+        rc = np_state_db_agent_revoke(db, j->site, err);
+        if (rc == 0) {
+            np_log(NP_LOG_INFO, "api: agent revoked agent=%s", j->site);
+            *doc = json_pack("{s:s, s:b}", "agent", j->site, "revoked", 1);
+        }
+        break;
+    default:
+        return np_err_set(err, -EINVAL, "api: not an admin job");
+    }
+    if (rc == 0 && !*doc) {
+        rc = np_err_set(err, -ENOMEM, "api: out of memory");
+    }
+    return rc;
+}
+
 static void work_job(uv_work_t *w)
 {
     struct job *j = w->data;
@@ -284,6 +537,24 @@ static void work_job(uv_work_t *w)
     case JOB_SERIES:
         job_series(j, &err);
         return;
+    case JOB_PROBES:
+        job_probes(j, &err);
+        return;
+    case JOB_MAINT_LIST:
+    case JOB_MAINT_ADD:
+    case JOB_MAINT_DELETE:
+    case JOB_ENROL:
+    case JOB_REVOKE:
+        uv_mutex_lock(&j->api->mu);
+        rc = job_admin(j, &doc, &err);
+        uv_mutex_unlock(&j->api->mu);
+        if (rc == 0 && (j->kind == JOB_MAINT_ADD || j->kind == JOB_ENROL)) {
+            job_set_json(j, doc);
+            j->status = j->status == 200 ? 201 : j->status;
+            json_decref(doc);
+            return;
+        }
+        break;
     case JOB_UPTIME:
     case JOB_CAPACITY:
     case JOB_SUMMARY:
@@ -316,8 +587,9 @@ static void after_job(uv_work_t *w, int status)
         j->status = 503;
         snprintf(j->msg, sizeof j->msg, "cancelled");
     }
-    if (j->status == 200) {
-        np_http_pending_reply(j->pending, 200, "OK", "application/json", j->body, strlen(j->body));
+    if (j->status == 200 || j->status == 201) {
+        np_http_pending_reply(j->pending, j->status, j->status == 200 ? "OK" : "Created",
+                              "application/json", j->body, strlen(j->body));
     } else {
         char text[300];
         int n = snprintf(text, sizeof text, "%s\n", j->msg);
@@ -327,8 +599,12 @@ static void after_job(uv_work_t *w, int status)
         np_http_pending_reply(j->pending, j->status,
                               j->status == 404   ? "Not Found"
                               : j->status == 400 ? "Bad Request"
+                              : j->status == 409 ? "Conflict"
                                                  : "Service Unavailable",
                               "text/plain; charset=utf-8", text, (size_t)n);
+    }
+    if (j->body && j->kind == JOB_ENROL) {
+        memset(j->body, 0, strlen(j->body)); /* the token is shown once */
     }
     free(j->body);
     free(j);
@@ -416,10 +692,201 @@ static int on_site_flows(struct np_api *api, struct st_h2o_req_t *req, struct np
     return start_job(api, req, j);
 }
 
+/* ---- admin routes and the probe list ---- */
+
+#define AGENTS_PREFIX "/api/v1/agents/"
+
+/* Splits PREFIX{id}/REST: the id (checked) into id, REST into *rest. -1 when
+ * path has no '/' after a valid id. */
+static int split_id(struct np_http_view path, const char *prefix, char *id, size_t id_len,
+                    struct np_http_view *rest)
+{
+    size_t pl = strlen(prefix);
+    if (path.len <= pl || memcmp(path.base, prefix, pl) != 0) {
+        return -1;
+    }
+    const char *p = path.base + pl, *end = path.base + path.len;
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    if (!slash || slash == p || (size_t)(slash - p) >= id_len) {
+        return -1;
+    }
+    memcpy(id, p, (size_t)(slash - p));
+    id[slash - p] = '\0';
+    if (np_state_db_check_id(id) != 0) {
+        return -1;
+    }
+    rest->base = slash + 1;
+    rest->len = (size_t)(end - slash - 1);
+    return 0;
+}
+
+/* A window bound: Unix seconds (integer) or np_report_parse_time()'s text. */
+static int time_field(const json_t *v, int64_t *ms)
+{
+    if (json_is_integer(v)) {
+        json_int_t sec = json_integer_value(v);
+        if (sec < 0 || sec > NP_HTTP_TIME_LIMIT_S) {
+            return -1;
+        }
+        *ms = (int64_t)sec * 1000;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        return np_report_parse_time(json_string_value(v), ms) < 0 ? -1 : 0;
+    }
+    return -1;
+}
+
+/* Reads {"from", "to", "reason"} (nothing else) into j; NULL or the message. */
+static const char *maint_body(struct np_http_view body, struct job *j)
+{
+    static const char usage[] =
+        "body: JSON {\"from\": F, \"to\": T, \"reason\": \"text\"}; F, T Unix seconds or "
+        "YYYY-MM-DD[THH:MM[:SS]] (UTC)\n";
+    if (body.len == 0 || body.len > ADMIN_BODY_MAX) {
+        return usage;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *bad = NULL, *reason = json_string_value(json_object_get(doc, "reason"));
+    if (!json_is_object(doc) || json_object_size(doc) != 3 || !reason ||
+        time_field(json_object_get(doc, "from"), &j->start_ms) != 0 ||
+        time_field(json_object_get(doc, "to"), &j->end_ms) != 0) {
+        bad = usage;
+    } else if (j->end_ms <= j->start_ms) {
+        bad = "to must be after from\n";
+    } else {
+        size_t len = strlen(reason);
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)reason[i];
+            if (c < 0x20 || c == 0x7f) {
+                len = 0;
+            }
+        }
+        if (len == 0 || len > MAINT_REASON_MAX) {
+            bad = "reason: 1..500 bytes of text without control characters\n";
+        } else {
+            memcpy(j->reason, reason, len + 1);
+        }
+    }
+    json_decref(doc);
+    return bad;
+}
+
+/* /api/v1/sites/{id}/probes (GET), /api/v1/sites/{id}/maintenance (GET,
+ * POST) and /api/v1/sites/{id}/maintenance/{mid} (DELETE). Returns 1 when
+ * path is none of them. */
+static int on_site_more(struct np_api *api, struct st_h2o_req_t *req, struct np_http_view path)
+{
+    static const char maint[] = "maintenance/";
+    const size_t ml = sizeof maint - 1;
+    char site[NP_STATE_DB_MAX_ID + 1];
+    struct np_http_view rest, method = np_http_method(req);
+    enum job_kind kind;
+    const char *allowed;
+    int64_t mid = 0;
+    if (split_id(path, SITES_PREFIX, site, sizeof site, &rest) != 0) {
+        return 1;
+    }
+    if (np_http_view_is(rest, "probes")) {
+        allowed = "GET only\n";
+        kind = np_http_view_is(method, "GET") ? JOB_PROBES : JOB_SITE;
+        if (kind == JOB_PROBES && !api->rrd) {
+            reply_plain(req, 503, "Service Unavailable", "no RRD store\n");
+            return 0;
+        }
+    } else if (np_http_view_is(rest, "maintenance")) {
+        allowed = "GET or POST only\n";
+        kind = np_http_view_is(method, "GET")    ? JOB_MAINT_LIST
+               : np_http_view_is(method, "POST") ? JOB_MAINT_ADD
+                                                 : JOB_SITE;
+    } else if (rest.len > ml && memcmp(rest.base, maint, ml) == 0) {
+        char num[24];
+        size_t nl = rest.len - ml;
+        if (nl >= sizeof num) {
+            return -1;
+        }
+        memcpy(num, rest.base + ml, nl);
+        num[nl] = '\0';
+        if (num[0] < '1' || num[0] > '9' || np_http_parse_i64(num, &mid) != 0) {
+            return -1;
+        }
+        allowed = "DELETE only\n";
+        kind = np_http_view_is(method, "DELETE") ? JOB_MAINT_DELETE : JOB_SITE;
+    } else {
+        return 1;
+    }
+    if (kind == JOB_SITE) {
+        reply_plain(req, 405, "Method Not Allowed", allowed);
+        return 0;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+        return 0;
+    }
+    memcpy(j->site, site, sizeof site);
+    j->kind = kind;
+    j->mid = mid;
+    const char *bad = NULL;
+    char text[80];
+    if (kind == JOB_MAINT_ADD) {
+        bad = maint_body(np_http_body(req), j);
+    } else if (kind == JOB_MAINT_LIST) {
+        /* Every window, or those overlapping from/to (Unix seconds). */
+        struct np_http_view q = np_http_query(req);
+        char v[32];
+        j->from_s = INT64_MIN / 1000;
+        j->to_s = INT64_MAX / 1000;
+        if (query_get(q, "from", v, sizeof v) != 0 || query_get(q, "to", v, sizeof v) != 0) {
+            bad = np_http_range_query_parse(q.base, q.len, np_clock_wall_ms() / 1000, &j->from_s,
+                                            &j->to_s);
+            if (bad) {
+                snprintf(text, sizeof text, "%s\n", bad);
+                bad = text;
+            }
+        }
+    }
+    if (bad) {
+        free(j);
+        reply_plain(req, 400, "Bad Request", bad);
+        return 0;
+    }
+    return start_job(api, req, j);
+}
+
+/* POST /api/v1/agents/{id}/enrol and /api/v1/agents/{id}/revoke */
+static int on_agent(void *ctx, struct st_h2o_req_t *req)
+{
+    struct np_api *api = ctx;
+    char id[NP_STATE_DB_MAX_ID + 1];
+    struct np_http_view rest;
+    if (split_id(np_http_path(req), AGENTS_PREFIX, id, sizeof id, &rest) != 0 ||
+        !(np_http_view_is(rest, "enrol") || np_http_view_is(rest, "revoke"))) {
+        return -1;
+    }
+    if (!np_http_view_is(np_http_method(req), "POST")) {
+        reply_plain(req, 405, "Method Not Allowed", "POST only\n");
+        return 0;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+        return 0;
+    }
+    memcpy(j->site, id, sizeof id);
+    j->kind = np_http_view_is(rest, "enrol") ? JOB_ENROL : JOB_REVOKE;
+    return start_job(api, req, j);
+}
+
 /* /api/v1/sites/{id} and /api/v1/sites/{id}/series */
 static int on_site(void *ctx, struct st_h2o_req_t *req)
 {
     struct np_api *api = ctx;
+    int more = on_site_more(api, req, np_http_path(req));
+    if (more != 1) {
+        return more;
+    }
     if (!np_http_view_is(np_http_method(req), "GET")) {
         reply_plain(req, 405, "Method Not Allowed", "GET only\n");
         return 0;
@@ -579,6 +1046,7 @@ int np_api_register(struct np_api *api, struct np_http_server *server)
         np_http_server_route(server, "/api/v1/ingest", false, np_ingest_handle, api->ingest) != 0 ||
         np_http_server_route(server, "/api/v1/sites", false, on_sites, api) != 0 ||
         np_http_server_route(server, SITES_PREFIX, true, on_site, api) != 0 ||
+        np_http_server_route(server, AGENTS_PREFIX, true, on_agent, api) != 0 ||
         np_http_server_route(server, "/api/v1/district/summary", false, on_summary, api) != 0) {
         return -ENOMEM;
     }

@@ -1,4 +1,4 @@
-/* api: the collector's read endpoints.
+/* api: the collector's read endpoints and its admin actions.
  *
  *   GET /healthz                      200 "ok"
  *   GET /metrics                      Prometheus text (metrics.h)
@@ -27,10 +27,28 @@
  *       the latest flow summaries per [pcap] source (state_db.h
  *       np_state_db_flows_json): by app, by protocol, top talkers, top flows,
  *       privacy applied by the agent; N newest intervals (default 1, max 60)
+ *   GET /api/v1/sites/{id}/probes
+ *       {"site": ID, "probes": [NAME, ...]}: the probes with an RRD file
+ *       (rrd_store.h probe+NAME.rrd), by name; their series via
+ *       .../series?probe=NAME
+ *   GET /api/v1/sites/{id}/maintenance?from=&to=
+ *       the site's maintenance windows [{"id", "site", "from", "to" (Unix
+ *       seconds), "start_ms", "end_ms", "reason", "created_ms"}, ...]; all of
+ *       them, or those overlapping from/to when given
+ * Admin actions (web_auth.h's guard: an admin, and the CSRF token with a
+ * session cookie; nothing here checks again):
+ *   POST /api/v1/sites/{id}/maintenance  body {"from": F, "to": T, "reason": R}
+ *       F, T Unix seconds or "YYYY-MM-DD[THH:MM[:SS]]" UTC, R 1..500 bytes
+ *       of text; 201 {"id", "site", "from", "to", "reason"}
+ *   DELETE /api/v1/sites/{id}/maintenance/{mid}   a window of that site
+ *   POST /api/v1/agents/{id}/enrol   201 {"agent", "token"}: the token is
+ *       shown this once (a stub site is made if needed; 409 while enrolled)
+ *   POST /api/v1/agents/{id}/revoke  {"agent", "revoked": true} (409 when
+ *       already revoked, 404 when never enrolled)
  *   GET /api/v1/district/summary?(same; default the current year)
  *       uptime and capacity figures and the district summary
  *       (report_api.h); default period: the current month.
- * Errors: 400 (bad parameter), 404 (no such site or series), 405, 503.
+ * Errors: 400 (bad parameter), 404 (no such site or series), 405, 409, 503.
  *
  * Database and RRD reads run in libuv pool jobs on the API's own state_db
  * connection (one job at a time on it, under a mutex). Loop thread otherwise. */

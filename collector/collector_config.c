@@ -1,6 +1,7 @@
 #include "collector_config.h"
 
 #include "alert_mail.h"
+#include "uptime.h"
 
 #include <errno.h>
 #include <math.h>
@@ -71,6 +72,14 @@ static const struct np_opt dashboard_opts[] = {
 static const struct np_opt targets_opts[] = {
     {"uptime", NP_OPT_RATIO, T(uptime), "99.5%", 0, 1, NULL, 0,
      "uptime target of each site's uplink per month"},
+    {"uptime_elementary", NP_OPT_RATIO, T(uptime_elementary), NULL, 0, 1, NULL, 0,
+     "uptime target of elementary schools; unset: uptime"},
+    {"uptime_middle", NP_OPT_RATIO, T(uptime_middle), NULL, 0, 1, NULL, 0,
+     "uptime target of middle schools; unset: uptime"},
+    {"uptime_high", NP_OPT_RATIO, T(uptime_high), NULL, 0, 1, NULL, 0,
+     "uptime target of high schools; unset: uptime"},
+    {"uptime_other", NP_OPT_RATIO, T(uptime_other), NULL, 0, 1, NULL, 0,
+     "uptime target of other sites (offices, libraries); unset: uptime"},
     {"growth_years", NP_OPT_INT, T(growth_years), "5", 1, 30, NULL, 0,
      "years over which bandwidth growth is assessed"},
     {"growth_elementary", NP_OPT_RATIO, T(growth_elementary), "400%", 0, 100, NULL, 0,
@@ -325,6 +334,48 @@ static int check_alerting(const struct np_config *cfg, struct np_err *err)
     return 0;
 }
 
+/* [targets] uptime_<type>: 0 stands for "not set" (the uptime value), so an
+ * explicit 0% would silently mean 99.5 %: refuse it. */
+static int check_targets(const struct np_config *cfg, struct np_err *err)
+{
+    static const char *const keys[] = {"uptime_elementary", "uptime_middle", "uptime_high",
+                                       "uptime_other"};
+    const struct np_collector_targets *t = np_config_section(cfg, "targets");
+    const double v[] = {t->uptime_elementary, t->uptime_middle, t->uptime_high, t->uptime_other};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (v[i] <= 0 && np_config_line(cfg, t, keys[i]) > 0) {
+            return bad(cfg, t, keys[i], err, "an uptime target must be above 0%");
+        }
+    }
+    return 0;
+}
+
+double np_collector_uptime_target(const struct np_collector_targets *t, enum np_school_type type)
+{
+    double v = 0;
+    if (!t) {
+        return NP_UPTIME_DEFAULT_TARGET;
+    }
+    switch (type) {
+    case NP_SCHOOL_ELEMENTARY:
+        v = t->uptime_elementary;
+        break;
+    case NP_SCHOOL_MIDDLE:
+        v = t->uptime_middle;
+        break;
+    case NP_SCHOOL_HIGH:
+        v = t->uptime_high;
+        break;
+    case NP_SCHOOL_OTHER:
+        v = t->uptime_other;
+        break;
+    }
+    if (!(v > 0)) {
+        v = t->uptime;
+    }
+    return v > 0 ? v : NP_UPTIME_DEFAULT_TARGET;
+}
+
 static int finish(struct np_config *cfg, struct np_collector_config **out, struct np_err *err)
 {
     struct np_collector_config *c;
@@ -353,7 +404,7 @@ static int finish(struct np_config *cfg, struct np_collector_config **out, struc
                   "tls_cert and tls_key are required unless plain_http = yes");
         goto out_free_cfg;
     }
-    if ((ret = check_alerting(cfg, err)) != 0) {
+    if ((ret = check_alerting(cfg, err)) != 0 || (ret = check_targets(cfg, err)) != 0) {
         goto out_free_cfg;
     }
 

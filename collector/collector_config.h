@@ -19,6 +19,7 @@
 #include "netpulse/config.h"
 #include "netpulse/err.h"
 #include "netpulse/log.h"
+#include "state_db.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,9 +52,15 @@ struct np_collector_dashboard {
     char *metrics_token;      /* secret bearer for /metrics ("" : none) */
 };
 
-/* [targets]: the district's goals. Ratios: 0.995 = 99.5 %, 4.0 = +400 %. */
+/* [targets]: the district's goals. Ratios: 0.995 = 99.5 %, 4.0 = +400 %.
+ * uptime_<type>: 0 (not set, or a struct made without a config) means
+ * "uptime"; read them through np_collector_uptime_target(). */
 struct np_collector_targets {
     double uptime;
+    double uptime_elementary;
+    double uptime_middle;
+    double uptime_high;
+    double uptime_other;
     int64_t growth_years;
     double growth_elementary;
     double growth_middle;
@@ -134,6 +141,12 @@ int np_collector_config_load_string(const char *text, const char *name,
 
 /* Frees everything; accepts NULL. */
 void np_collector_config_free(struct np_collector_config *c);
+
+/* The uptime target of a site of school type type: the type's uptime_<type>
+ * when set, else uptime; 0.995 (NP_UPTIME_DEFAULT_TARGET) when that is 0
+ * too or t is NULL. Pure, any thread. */
+double np_collector_uptime_target(const struct np_collector_targets *t,
+                                  enum np_school_type type);
 
 /* Prints every section's options with defaults and help (for --help). */
 void np_collector_config_describe(FILE *out);

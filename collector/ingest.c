@@ -1,8 +1,10 @@
 /* ingest: authenticated batch ingest with a group-committed journal; see ingest.h. */
 #include "ingest.h"
 
+#include "alerter.h"
 #include "http_parse.h"
 #include "http_server.h"
+#include "iface_key.h"
 #include "journal.h"
 #include "outage.h"
 #include "rrd_store.h"
@@ -26,6 +28,18 @@
 #define APPLY_QUEUE_MAX 256u
 #define JOURNAL_BYTES_MAX (NP_JOURNAL_MAX_BYTES / 2)
 #define JOURNAL_RECORD_OVERHEAD 32u
+#define ALERT_EVENTS_MAX 256u  /* alert inputs taken from one batch; more are dropped */
+#define ALERT_REPLAY_MAX 4096u /* ... from the batches applied by the replay at open */
+
+/* An alert input (alert_rules.h) taken from an applied batch's events: a
+ * plain copy made in the apply job, fed to the alerter on the loop. */
+struct alert_event {
+    enum np_alert_input_kind kind;
+    bool up;
+    int64_t time_ms, start_ms, end_ms;
+    char site[NP_ALERT_ID_MAX + 1];
+    char subject[NP_ALERT_SUBJECT_MAX];
+};
 
 /* What one agent has, as far as the loop knows. */
 struct agent_state {
@@ -65,6 +79,12 @@ struct np_ingest {
     void (*on_drained)(void *);
     void *on_drained_arg;
     struct np_complain apply_complain;
+
+    /* Alerts: the events of applied batches go to the alerter (loop thread);
+     * those of batches applied at open wait in replay_events until it is set. */
+    struct np_alerter *alerter;
+    struct alert_event *replay_events;
+    size_t n_replay_events, cap_replay_events;
 };
 
 struct ingest_req {
@@ -95,6 +115,8 @@ struct ingest_req {
     int apply_rc;
     bool applied;
     char apply_msg[256];
+    struct alert_event *events; /* set by the apply job when the batch was applied */
+    size_t n_events;
     struct ingest_req *next;
 };
 
@@ -109,6 +131,7 @@ static void req_free(struct ingest_req *r)
     }
     free(r->body);
     np_wire_free(r->batch);
+    free(r->events);
     explicit_bzero(r->token, sizeof r->token);
     free(r);
 }
@@ -642,6 +665,118 @@ static int apply_batch(struct np_ingest *ing, const Netpulse__Batch *b, double *
     return np_state_db_commit(ing->apply_db, err);
 }
 
+/* ---- alerts ---- */
+
+/* Appends src to dst (cap bytes, len used) as far as it fits, not cutting a
+ * UTF-8 sequence; returns the new length. */
+static size_t clip_append(char *dst, size_t cap, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+    if (len + n >= cap) {
+        n = cap - 1 - len;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) {
+            n--; /* src[n] continues a sequence: end before its lead byte */
+        }
+    }
+    memcpy(dst + len, src, n);
+    dst[len + n] = '\0';
+    return len + n;
+}
+
+/* Appends the alert inputs of b's events to *v (n used, cap allocated) up to
+ * max in all: interface down/up, uplink down/up (a down whose up follows in the
+ * same batch carries its end: it was over when learned), spool overflow. Other
+ * events are not alerts. Returns 0 or -ENOMEM. Any thread. */
+static int alert_events_collect(const Netpulse__Batch *b, struct alert_event **v, size_t *n,
+                                size_t *cap, size_t max)
+{
+    char key[NP_IFACE_KEY_MAX];
+    for (size_t i = 0; i < b->n_events && *n < max; i++) {
+        const Netpulse__Event *e = b->events[i];
+        struct alert_event x = {.time_ms = e->time_ms};
+        switch (e->type) {
+        case NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN:
+        case NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP:
+            x.kind = NP_ALERT_IN_IFACE;
+            x.up = e->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP;
+            np_iface_key(e->subject, e->if_index, key, sizeof key);
+            if (e->device && e->device[0]) {
+                size_t len = clip_append(x.subject, sizeof x.subject, 0, e->device);
+                len = clip_append(x.subject, sizeof x.subject, len, "/");
+                clip_append(x.subject, sizeof x.subject, len, key);
+            } else {
+                clip_append(x.subject, sizeof x.subject, 0, key);
+            }
+            break;
+        case NETPULSE__EVENT_TYPE__EVENT_UPLINK_DOWN:
+            x.kind = NP_ALERT_IN_UPLINK;
+            for (size_t j = i + 1; j < b->n_events; j++) {
+                const Netpulse__Event *u = b->events[j];
+                if (u->type == NETPULSE__EVENT_TYPE__EVENT_UPLINK_UP && u->time_ms >= e->time_ms) {
+                    x.end_ms = u->time_ms > 0 ? u->time_ms : 1;
+                    break;
+                }
+            }
+            break;
+        case NETPULSE__EVENT_TYPE__EVENT_UPLINK_UP:
+            x.kind = NP_ALERT_IN_UPLINK;
+            x.up = true;
+            break;
+        case NETPULSE__EVENT_TYPE__EVENT_SPOOL_OVERFLOW:
+            x.kind = NP_ALERT_IN_DROPPED;
+            x.start_ms = e->from_ms;
+            x.end_ms = e->to_ms;
+            break;
+        default:
+            continue;
+        }
+        snprintf(x.site, sizeof x.site, "%s", b->agent_id);
+        if (*n == *cap) {
+            size_t c = *cap ? *cap * 2 : 8;
+            struct alert_event *nv = realloc(*v, c * sizeof *nv);
+            if (!nv) {
+                return -ENOMEM;
+            }
+            *v = nv;
+            *cap = c;
+        }
+        (*v)[(*n)++] = x;
+    }
+    return 0;
+}
+
+/* Feeds events to the alerter. Loop thread. */
+static void alert_events_feed(struct np_alerter *al, const struct alert_event *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct np_alert_input in = {.kind = v[i].kind,
+                                    .site = v[i].site,
+                                    .subject = v[i].kind == NP_ALERT_IN_IFACE ? v[i].subject : NULL,
+                                    .time_ms = v[i].time_ms,
+                                    .up = v[i].up,
+                                    .start_ms = v[i].start_ms,
+                                    .end_ms = v[i].end_ms};
+        int rc = np_alerter_input(al, &in);
+        if (rc != 0) {
+            np_log(NP_LOG_WARN, "ingest: alert input refused agent=%s kind=%d err=%s", v[i].site,
+                   (int)v[i].kind, np_strerror(rc));
+        }
+    }
+}
+
+void np_ingest_set_alerter(struct np_ingest *ing, struct np_alerter *al)
+{
+    ing->alerter = al;
+    if (al && ing->n_replay_events) {
+        np_log(NP_LOG_INFO, "ingest: alert inputs from the journal replay events=%zu",
+               ing->n_replay_events);
+        alert_events_feed(al, ing->replay_events, ing->n_replay_events);
+    }
+    free(ing->replay_events);
+    ing->replay_events = NULL;
+    ing->n_replay_events = ing->cap_replay_events = 0;
+}
+
 static void work_apply(uv_work_t *w)
 {
     struct ingest_req *r = w->data;
@@ -653,6 +788,14 @@ static void work_apply(uv_work_t *w)
     }
     r->apply_rc = apply_batch(r->ing, r->batch, &r->rrd_s, &r->applied, &err);
     snprintf(r->apply_msg, sizeof r->apply_msg, "%s", err.msg);
+    if (r->apply_rc == 0 && r->applied && r->batch->n_events) {
+        /* Only a batch applied now: a duplicate or replayed one alerts nothing. */
+        size_t cap = 0;
+        if (alert_events_collect(r->batch, &r->events, &r->n_events, &cap, ALERT_EVENTS_MAX) != 0) {
+            np_log(NP_LOG_WARN, "ingest: out of memory, alert events lost agent=%s seq=%" PRIu64,
+                   r->agent, r->batch->seq);
+        }
+    }
 }
 
 static void after_apply(uv_work_t *w, int status)
@@ -683,6 +826,9 @@ static void after_apply(uv_work_t *w, int status)
                     status != 0 ? uv_strerror(status) : r->apply_msg);
     } else {
         np_complain_release(&ing->apply_complain, "ingest: applying batches works again");
+        if (ing->alerter && r->n_events) {
+            alert_events_feed(ing->alerter, r->events, r->n_events);
+        }
         if (!ing->apply_broken) {
             np_journal_applied(ing->journal, r->jseq);
             ing->journal_bytes -= r->raw_len + JOURNAL_RECORD_OVERHEAD;
@@ -744,6 +890,14 @@ static int replay_one(void *ctx, uint64_t jseq, const void *data, size_t len)
     int r = apply_batch(rc->ing, b, &rrd_s, &applied, rc->err);
     if (r == 0) {
         rc->batches += applied;
+        if (applied) {
+            /* for the alerter, once it is set (np_ingest_set_alerter) */
+            struct np_ingest *ing = rc->ing;
+            if (alert_events_collect(b, &ing->replay_events, &ing->n_replay_events,
+                                     &ing->cap_replay_events, ALERT_REPLAY_MAX) != 0) {
+                np_log(NP_LOG_WARN, "ingest: out of memory, replayed alert events lost");
+            }
+        }
     } else {
         np_log(NP_LOG_ERR, "ingest: replay failed jseq=%" PRIu64 " agent=%s seq=%" PRIu64 " err=%s",
                jseq, b->agent_id, b->seq, rc->err->msg);
@@ -850,6 +1004,7 @@ out_apply_db:
 out_mutex:
     uv_mutex_destroy(&ing->auth_mu);
 out_free:
+    free(ing->replay_events);
     free(ing);
     return rc;
 }
@@ -907,6 +1062,7 @@ void np_ingest_free(struct np_ingest *ing)
     np_state_db_close(ing->auth_db);
     np_state_db_close(ing->apply_db);
     uv_mutex_destroy(&ing->auth_mu);
+    free(ing->replay_events);
     free(ing->agents);
     free(ing);
 }

@@ -46,6 +46,7 @@
 
 struct st_h2o_req_t;
 struct np_rrd_store;
+struct np_alerter;
 
 struct np_ingest_opts {
     const char *journal_dir;    /* folder of the ingest journal (created) */
@@ -75,6 +76,13 @@ int np_ingest_handle(void *ctx, struct st_h2o_req_t *req);
 /* Refuses new batches (503) from now on and calls done(arg) once every batch
  * already accepted has been answered and applied. */
 void np_ingest_shutdown(struct np_ingest *ing, void (*done)(void *arg), void *arg);
+
+/* Alerts (alerter.h): from now on the events of every batch applied for the
+ * first time (interface down/up, uplink down/up, spool overflow; not
+ * duplicates, not batches applied before) are fed to al (borrowed, NULL:
+ * none) after their apply job; those of batches the journal replay at open
+ * applied are fed now. Loop thread. */
+void np_ingest_set_alerter(struct np_ingest *ing, struct np_alerter *al);
 
 /* Updates the queue gauges in the metrics. */
 void np_ingest_update_metrics(struct np_ingest *ing);

@@ -24,6 +24,7 @@ struct np_journal {
     struct np_journal_req *done_head, *done_tail; /* completed, for the loop */
     uint64_t applied_jseq;                        /* highest applied (loop -> writer) */
     bool stop;
+    struct np_journal_stats stats;
 
     /* writer only */
     struct np_journal_req *wait_head, *wait_tail; /* written, waiting for the sync */
@@ -98,6 +99,7 @@ int np_journal_open(uv_loop_t *loop, const char *dir, struct np_journal **out, s
     j->applied_jseq = j->acked_jseq;
     j->applied_local = j->acked_jseq;
     j->durable_jseq = np_spool_last_seq(j->spool);
+    j->stats.synced_jseq = j->durable_jseq; /* the spool synced it at close */
     *out = j;
     return 0;
 
@@ -165,6 +167,7 @@ static void complete_waiters(struct np_journal *j, int status)
 static void writer_sync(struct np_journal *j)
 {
     struct np_err err = {0};
+    uint64_t covered = np_spool_last_seq(j->spool); /* written before the sync */
     int rc = np_spool_sync(j->spool, &err);
     j->last_sync_ms = np_clock_mono_ms();
     j->unsynced = false;
@@ -172,6 +175,10 @@ static void writer_sync(struct np_journal *j)
         np_complain(&j->sync_complain, NP_LOG_ERR, "journal: sync failed err=%s", err.msg);
     } else {
         np_complain_release(&j->sync_complain, "journal: sync works again");
+        uv_mutex_lock(&j->mu);
+        j->stats.syncs++;
+        j->stats.synced_jseq = covered;
+        uv_mutex_unlock(&j->mu);
     }
     complete_waiters(j, rc);
 }
@@ -343,6 +350,13 @@ uint64_t np_journal_backlog(const struct np_journal *j)
 {
     uint64_t written = j->durable_jseq > j->applied_local ? j->durable_jseq - j->applied_local : 0;
     return written + j->queued;
+}
+
+void np_journal_stats(struct np_journal *j, struct np_journal_stats *out)
+{
+    uv_mutex_lock(&j->mu);
+    *out = j->stats;
+    uv_mutex_unlock(&j->mu);
 }
 
 static void on_async_closed(uv_handle_t *h)

@@ -84,6 +84,17 @@ void np_journal_applied(struct np_journal *j, uint64_t jseq);
 /* Records written but not yet acknowledged as applied, and requests queued. */
 uint64_t np_journal_backlog(const struct np_journal *j);
 
+/* Counters of the writer: fdatasync calls that succeeded, and the highest
+ * journal seq that such a sync covered (every request completed with status
+ * 0 has jseq <= synced_jseq). For tests and metrics. */
+struct np_journal_stats {
+    uint64_t syncs;
+    uint64_t synced_jseq;
+};
+
+/* Copies the counters into *out. Any thread (takes the journal's mutex). */
+void np_journal_stats(struct np_journal *j, struct np_journal_stats *out);
+
 /* Completes what is queued (syncs it), persists the applied position, stops
  * the writer thread, closes the spool and frees j once its async handle has
  * closed (so the loop must run after this call). Accepts NULL. Blocks the

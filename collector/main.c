@@ -188,6 +188,7 @@ static int run(struct collector *c)
         (rc = np_web_auth_register(c->auth, c->server)) != 0) {
         goto out;
     }
+    np_api_set_targets(c->api, c->cfg->targets); /* [targets] for the report endpoints */
     /* The web's catch-all "/" route goes last. */
     if ((rc = np_api_register(c->api, c->server)) != 0 ||
         (rc = np_web_register(c->web, c->server)) != 0 ||
@@ -199,6 +200,7 @@ static int run(struct collector *c)
         (c->alerter && (rc = np_alerter_start(c->alerter, &err)) != 0)) {
         goto out;
     }
+    np_ingest_set_alerter(c->ingest, c->alerter); /* events of applied batches */
     uv_signal_t *sigs[] = {&c->sig_term, &c->sig_int, &c->sig_hup};
     int signums[] = {SIGTERM, SIGINT, SIGHUP};
     for (int i = 0; i < 3; i++) {

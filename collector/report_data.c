@@ -202,6 +202,51 @@ static double growth_target_for(const struct np_collector_targets *t, enum np_sc
     }
 }
 
+/* The first sign of life of the site's agent on record: the earliest of its
+ * agent_start events (the process start, agent clock) and of the first_seen_ms
+ * of its devices and interfaces (its first SNMP poll). *first_ms = INT64_MAX
+ * when no agent has had a batch applied (the inventory and series came from
+ * elsewhere, e.g. an import: the evidence is the RRDs alone). */
+static int agent_first_sign(const struct np_report_ctx *ctx, json_t *site, int64_t to_ms,
+                            int64_t *first_ms, struct np_err *err)
+{
+    static const char *const lists[] = {"devices", "interfaces"};
+    json_t *events = NULL, *it;
+    json_t *seq = json_object_get(json_object_get(site, "agent"), "applied_seq");
+    size_t i;
+    int ret;
+
+    *first_ms = INT64_MAX;
+    if (!json_is_integer(seq) || json_integer_value(seq) <= 0) {
+        return 0;
+    }
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        json_array_foreach(json_object_get(site, lists[l]), i, it)
+        {
+            json_t *v = json_object_get(it, "first_seen_ms");
+            if (json_is_integer(v) && json_integer_value(v) < *first_ms) {
+                *first_ms = json_integer_value(v);
+            }
+        }
+    }
+    ret = np_state_db_events_json(ctx->db, json_string_value(json_object_get(site, "id")), 0,
+                                  to_ms, &events, err);
+    if (ret < 0) {
+        return ret;
+    }
+    json_array_foreach(events, i, it)
+    {
+        json_t *v = json_object_get(it, "start_ms");
+        const char *type = json_string_value(json_object_get(it, "type"));
+        if (type && strcmp(type, "agent_start") == 0 && json_is_integer(v) &&
+            json_integer_value(v) < *first_ms) {
+            *first_ms = json_integer_value(v);
+        }
+    }
+    json_decref(events);
+    return 0;
+}
+
 int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t from_ms,
                    int64_t to_ms, const char *device, const char *iface, struct np_site_figures *f,
                    struct np_err *err)
@@ -213,7 +258,7 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
     struct np_rrd_series series = {0}, base = {0};
     double *in = NULL, *out = NULL;
     json_t *site = NULL;
-    int64_t budget_from, budget_to, y0;
+    int64_t budget_from, budget_to, y0, agent_from;
     unsigned mo, d;
     size_t n = 0;
     int ret;
@@ -272,8 +317,19 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
     if (ret < 0) {
         goto out_free;
     }
-    /* No data: the rows with nothing known, merged into runs; and the
-     * future. A site without a series at all has no data for the whole span. */
+    /* No data. Without an agent on record (series imported from elsewhere):
+     * the uplink's rows with nothing known, merged into runs; a site without
+     * a series at all has no data for the whole span. With an agent, that
+     * holds only before its first sign of life: from then on the outages
+     * record decides (an agent outage is no data, a link or unknown one is
+     * down, the rest up: the uplink was usable while the probes succeeded).
+     * The interface RRD's unknown rows then only say that SNMP went
+     * unanswered, and at 5-minute rows they would hide minutes of probe
+     * evidence. And the future is no data. */
+    ret = agent_first_sign(ctx, site, budget_to, &agent_from, err);
+    if (ret < 0) {
+        goto out_free;
+    }
     if (series.n == 0) {
         struct np_interval *x = vec_push(&nodata);
         if (!x) {
@@ -296,11 +352,15 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
         }
         for (size_t i = 0; i <= series.n; i++) {
             bool unknown = false;
+            int64_t t = first + (int64_t)i * series.step_s * 1000;
             if (i < series.n) {
                 const double *row = series.v + i * NP_RRD_VALUES;
                 unknown = isnan(row[0]) && isnan(row[1]) && isnan(row[2]);
+                /* The row the agent started in: known from the agent's
+                 * polls, not from before it. */
+                unknown = unknown || (t < agent_from &&
+                                      agent_from - t < (int64_t)series.step_s * 1000);
             }
-            int64_t t = first + (int64_t)i * series.step_s * 1000;
             if (unknown && !in_run) {
                 run.start_ms = t;
                 in_run = true;
@@ -324,6 +384,12 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
             *x = (struct np_interval){last, budget_to};
         }
     }
+    for (size_t i = 0; i < nodata.n; i++) {
+        struct np_interval *x = (struct np_interval *)nodata.v + i;
+        if (x->end_ms > agent_from) {
+            x->end_ms = x->start_ms > agent_from ? x->start_ms : agent_from; /* empty: ignored */
+        }
+    }
     if (ctx->now_ms < budget_to) {
         struct np_interval *x = vec_push(&nodata);
         if (!x) {
@@ -334,8 +400,8 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
     }
 
     {
-        struct np_uptime_input ui = {outages.v, outages.n,           maint.v, maint.n, nodata.v,
-                                     nodata.n,  ctx->targets->uptime};
+        struct np_uptime_input ui = {outages.v, outages.n, maint.v, maint.n, nodata.v, nodata.n,
+                                     np_collector_uptime_target(ctx->targets, f->school_type)};
         ret = np_uptime_compute(&ui, from_ms, to_ms, &f->up);
         if (ret == 0) {
             int64_t as_of = to_ms < ctx->now_ms ? to_ms - 1 : ctx->now_ms;

@@ -6,11 +6,20 @@
  *   uplink       the interface the site's traffic crosses: one whose ifAlias
  *                or ifName contains "uplink" or "wan" (any case), else the
  *                fastest, else the first by name; the caller may name it.
- *   outages      np_state_db_outages_list (uplink_down events: cause link;
- *                an open one runs until now).
+ *   outages      np_state_db_outages_list: the outages table (outage.h) and
+ *                the agent's uplink_down events (cause link), each clipped at
+ *                its end; an open one runs until now.
  *   maintenance  np_state_db_maintenance_list.
- *   no data      the uplink's 5-minute rows with every value unknown (in,
- *                out, oper), at the RRD step; and everything after now.
+ *   no data      everything after now, and agent outages. Where the
+ *                site's agent has had batches applied: from its first sign
+ *                of life on (earliest agent_start event, device or interface
+ *                first_seen_ms) only what the outages record says (usable =
+ *                the probes succeeded; the outage tracker turns probe
+ *                results and heartbeats into outages). Before that, or
+ *                without an applied batch (series imported): the uplink's
+ *                5-minute rows with every value unknown (in, out, oper), at
+ *                the RRD step; the row the agent started in counts as
+ *                unknown before its start.
  *   samples      the uplink's 5-minute AVERAGE rows (in_bps, out_bps).
  *   rates        np_state_db_rates_list; when empty, the inventory's
  *                circuit rate; when that is unknown, the interface speed.
@@ -20,7 +29,8 @@
  *                year when the RRD still holds that year at 5 minutes.
  *   forecast     log-linear fit on the period's monthly 95th percentiles of
  *                the busier direction (capacity.h) against the current rate.
- * Targets from collector.conf [targets] (uptime, growth_* per school type).
+ * Targets from collector.conf [targets] per school type: uptime_<type> (else
+ * uptime; np_collector_uptime_target) and growth_<type>.
  *
  * Threads: uses db and rrd (see their headers); blocks on I/O. Errors:
  * -ENOENT (no such site), -EINVAL, NP_EDB, NP_ERRD, -ENOMEM. */

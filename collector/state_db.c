@@ -232,11 +232,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_APPLIED_SET] = "INSERT INTO applied_batches (agent_id, seq, applied_ms) VALUES (?1, ?2, ?3)"
                       " ON CONFLICT (agent_id) DO UPDATE SET seq = excluded.seq,"
                       " applied_ms = excluded.applied_ms",
-    /* Descriptions follow the newest report; first/last seen widen. A sample
-     * only says "seen" (NULL descriptions keep what DeviceInfo said). */
+    /* Descriptions follow the newest report; first/last seen widen (?6 first,
+     * ?7 last: a batch's samples of a device upsert it once, with their
+     * earliest and latest times). A sample only says "seen" (NULL
+     * descriptions keep what DeviceInfo said). */
     [S_DEVICE_UPSERT] =
         "INSERT INTO devices (site_id, device, sys_name, sys_descr, sys_object_id,"
-        " first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)"
+        " first_seen_ms, last_seen_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         " ON CONFLICT (site_id, device) DO UPDATE SET"
         " sys_name = CASE WHEN excluded.sys_name IS NOT NULL AND excluded.last_seen_ms >="
         "  devices.last_seen_ms THEN excluded.sys_name ELSE devices.sys_name END,"
@@ -247,10 +249,14 @@ static const char *const stmt_sql[S_COUNT] = {
         "  ELSE devices.sys_object_id END,"
         " first_seen_ms = min(devices.first_seen_ms, excluded.first_seen_ms),"
         " last_seen_ms = max(devices.last_seen_ms, excluded.last_seen_ms)",
+    /* One upsert per interface and batch (apply_samples): the values of the
+     * batch's latest sample (?11 its time), ?13 the earliest time in the batch,
+     * ?12 the time of the latest sample that carried a speed. The result is
+     * what one upsert per sample, in batch order, would leave. */
     [S_IFACE_UPSERT] =
         "INSERT INTO interfaces (site_id, device, iface, if_name, if_index, if_alias, if_descr,"
         " speed_bps, oper_status, admin_status, first_seen_ms, last_seen_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?13, ?11)"
         " ON CONFLICT (site_id, device, iface) DO UPDATE SET"
         " if_name = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_name,"
         "  interfaces.if_name),"
@@ -260,7 +266,7 @@ static const char *const stmt_sql[S_COUNT] = {
         "  interfaces.if_alias),"
         " if_descr = iif(excluded.last_seen_ms >= interfaces.last_seen_ms, excluded.if_descr,"
         "  interfaces.if_descr),"
-        " speed_bps = iif(excluded.last_seen_ms >= interfaces.last_seen_ms,"
+        " speed_bps = iif(?12 >= interfaces.last_seen_ms,"
         "  coalesce(excluded.speed_bps, interfaces.speed_bps), interfaces.speed_bps),"
         " oper_status = iif(excluded.last_seen_ms >= interfaces.last_seen_ms,"
         "  excluded.oper_status, interfaces.oper_status),"
@@ -294,12 +300,19 @@ static const char *const stmt_sql[S_COUNT] = {
     /* For the reports: the outages decided by outage.h (schema 3) and the
      * agent's own uplink_down events, overlapping [?2, ?3); an open one runs
      * until now. The two may describe the same cut: the uptime engine takes
-     * the union, so nothing is counted twice. */
+     * the union, so nothing is counted twice. An uplink_down row left open
+     * ends at the site's next uplink_up or agent_start: the up that ended it
+     * may name another probe (the subject is the deciding probe) and then
+     * closes nothing (S_EVENT_CLOSE matches the subject), and a restarted
+     * agent decides its uplink afresh. */
     [S_OUTAGES] = "SELECT start_ms, end_ms, cause FROM outages WHERE site_id = ?1"
                   " AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
-                  " UNION ALL SELECT start_ms, end_ms, 'link' FROM events WHERE site_id = ?1"
-                  " AND type = 'uplink_down' AND state IN ('open','closed')"
-                  " AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
+                  " UNION ALL SELECT start_ms, end_ms, 'link' FROM (SELECT d.start_ms,"
+                  " coalesce(d.end_ms, (SELECT min(u.start_ms) FROM events u"
+                  "  WHERE u.site_id = ?1 AND u.type IN ('uplink_up','agent_start')"
+                  "  AND u.start_ms >= d.start_ms)) AS end_ms FROM events d WHERE d.site_id = ?1"
+                  " AND d.type = 'uplink_down' AND d.state IN ('open','closed'))"
+                  " WHERE start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2)"
                   " ORDER BY 1",
     [S_RATE_SET] = "INSERT INTO circuit_rates (site_id, from_ms, rate_bps) VALUES (?1, ?2, ?3)"
                    " ON CONFLICT (site_id, from_ms) DO UPDATE SET rate_bps = excluded.rate_bps",
@@ -1150,7 +1163,8 @@ static int apply_event(struct np_state_db *db, const char *site, uint64_t seq,
 }
 
 static int upsert_device(struct np_state_db *db, const char *site, const char *device,
-                         const Netpulse__DeviceInfo *info, int64_t time_ms, struct np_err *err)
+                         const Netpulse__DeviceInfo *info, int64_t first_ms, int64_t last_ms,
+                         struct np_err *err)
 {
     sqlite3_stmt *st = stmt_get(db, S_DEVICE_UPSERT);
     bind_text(st, 1, site);
@@ -1160,32 +1174,175 @@ static int upsert_device(struct np_state_db *db, const char *site, const char *d
         bind_text_or_null(st, 4, info->sys_descr);
         bind_text_or_null(st, 5, info->sys_object_id);
     }
-    sqlite3_bind_int64(st, 6, time_ms);
+    sqlite3_bind_int64(st, 6, first_ms);
+    sqlite3_bind_int64(st, 7, last_ms);
     return stmt_exec(db, st, err, "device upsert");
 }
 
-static int apply_sample(struct np_state_db *db, const char *site,
-                        const Netpulse__InterfaceSample *s, struct np_err *err)
+/* The samples of one (device, interface) in a batch, or of one device. */
+struct sample_group {
+    const Netpulse__InterfaceSample *latest; /* max time_ms; the later one on a tie */
+    const Netpulse__InterfaceSample *speed;  /* the last running-latest one with a speed */
+    int64_t first_ms;
+    uint32_t hash;
+    uint32_t next; /* chain in the hash index, UINT32_MAX at the end */
+};
+
+/* Groups of samples, in the order of their first sample; see apply_samples. */
+struct sample_groups {
+    struct sample_group *v;
+    size_t n;
+    uint32_t *heads; /* hash index: nbuckets chain heads */
+    size_t nbuckets;
+};
+
+static uint32_t hash_str(uint32_t h, const char *s)
+{
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return (h ^ 0xffu) * 16777619u; /* a separator: ("ab", "c") != ("a", "bc") */
+}
+
+static const char *sample_key(const Netpulse__InterfaceSample *s, char *buf, size_t len)
+{
+    return np_iface_key(s->if_name, s->if_index, buf, len);
+}
+
+static bool group_matches(const struct sample_group *g, const Netpulse__InterfaceSample *s,
+                          bool by_iface)
+{
+    if (strcmp(g->latest->device, s->device) != 0) {
+        return false;
+    }
+    if (!by_iface) {
+        return true;
+    }
+    char a[NP_IFACE_KEY_MAX], b[NP_IFACE_KEY_MAX];
+    return strcmp(sample_key(g->latest, a, sizeof a), sample_key(s, b, sizeof b)) == 0;
+}
+
+/* Adds s to its group (by device, or by device and interface). Samples come
+ * in batch order, which decides ties and which samples a speed comes from. */
+static void group_add(struct sample_groups *gs, const Netpulse__InterfaceSample *s, bool by_iface)
 {
     char key[NP_IFACE_KEY_MAX];
-    sqlite3_stmt *st;
-    int ret = upsert_device(db, site, s->device, NULL, s->time_ms, err);
-    if (ret < 0) {
-        return ret;
+    uint32_t h = hash_str(2166136261u, s->device);
+    if (by_iface) {
+        h = hash_str(h, sample_key(s, key, sizeof key));
     }
-    st = stmt_get(db, S_IFACE_UPSERT);
+    uint32_t *link = &gs->heads[h & (gs->nbuckets - 1)];
+    for (uint32_t i = *link; i != UINT32_MAX; i = gs->v[i].next) {
+        struct sample_group *g = &gs->v[i];
+        if (g->hash != h || !group_matches(g, s, by_iface)) {
+            continue;
+        }
+        if (s->time_ms < g->first_ms) {
+            g->first_ms = s->time_ms;
+        }
+        /* Per sample, the upsert took a sample's values when it was not
+         * older than the row: the running latest. Its speed only when set. */
+        if (s->time_ms >= g->latest->time_ms) {
+            g->latest = s;
+            if (s->speed_bps != 0) {
+                g->speed = s;
+            }
+        }
+        return;
+    }
+    struct sample_group *g = &gs->v[gs->n];
+    g->latest = s;
+    g->speed = s;
+    g->first_ms = s->time_ms;
+    g->hash = h;
+    g->next = *link;
+    *link = (uint32_t)gs->n++;
+}
+
+static int groups_build(struct sample_groups *gs, const Netpulse__Batch *b, bool by_iface)
+{
+    memset(gs, 0, sizeof *gs);
+    if (b->n_samples == 0) {
+        return 0;
+    }
+    if (b->n_samples > UINT32_MAX / 4) {
+        return -E2BIG;
+    }
+    gs->nbuckets = 16;
+    while (gs->nbuckets < 2 * b->n_samples) {
+        gs->nbuckets *= 2;
+    }
+    gs->v = malloc(b->n_samples * sizeof *gs->v);
+    gs->heads = malloc(gs->nbuckets * sizeof *gs->heads);
+    if (!gs->v || !gs->heads) {
+        free(gs->v);
+        free(gs->heads);
+        return -ENOMEM;
+    }
+    memset(gs->heads, 0xff, gs->nbuckets * sizeof *gs->heads);
+    for (size_t i = 0; i < b->n_samples; i++) {
+        group_add(gs, b->samples[i], by_iface);
+    }
+    return 0;
+}
+
+static void groups_free(struct sample_groups *gs)
+{
+    free(gs->v);
+    free(gs->heads);
+}
+
+static int upsert_iface(struct np_state_db *db, const char *site, const struct sample_group *g,
+                        struct np_err *err)
+{
+    const Netpulse__InterfaceSample *s = g->latest;
+    char key[NP_IFACE_KEY_MAX];
+    sqlite3_stmt *st = stmt_get(db, S_IFACE_UPSERT);
     bind_text(st, 1, site);
     bind_text(st, 2, s->device);
-    bind_text(st, 3, np_iface_key(s->if_name, s->if_index, key, sizeof key));
+    bind_text(st, 3, sample_key(s, key, sizeof key));
     bind_text(st, 4, s->if_name);
     sqlite3_bind_int64(st, 5, s->if_index);
     bind_text(st, 6, s->if_alias);
     bind_text(st, 7, s->if_descr);
-    bind_u64_or_null(st, 8, s->speed_bps);
+    bind_u64_or_null(st, 8, g->speed->speed_bps);
     sqlite3_bind_int(st, 9, s->oper_status);
     sqlite3_bind_int(st, 10, s->admin_status);
     sqlite3_bind_int64(st, 11, s->time_ms);
+    sqlite3_bind_int64(st, 12, g->speed->time_ms);
+    sqlite3_bind_int64(st, 13, g->first_ms);
     return stmt_exec(db, st, err, "interface upsert");
+}
+
+/* Records the devices and interfaces the samples show, one upsert per device
+ * and one per (device, interface) instead of two per sample: a batch of 1,000
+ * samples usually names a few dozen interfaces. Devices first (the interfaces
+ * reference them); each table in the order of first appearance, as the
+ * per-sample upserts inserted new rows. In the caller's transaction. */
+static int apply_samples(struct np_state_db *db, const char *site, const Netpulse__Batch *b,
+                         struct np_err *err)
+{
+    struct sample_groups gs;
+    int ret = 0;
+    for (int pass = 0; pass < 2 && ret == 0; pass++) {
+        bool by_iface = pass == 1;
+        ret = groups_build(&gs, b, by_iface);
+        if (ret < 0) {
+            return np_err_set(err, ret, "state: %s samples",
+                              ret == -ENOMEM ? "out of memory for" : "too many");
+        }
+        for (size_t i = 0; i < gs.n && ret == 0; i++) {
+            const struct sample_group *g = &gs.v[i];
+            if (by_iface) {
+                ret = upsert_iface(db, site, g, err);
+            } else {
+                ret = upsert_device(db, site, g->latest->device, NULL, g->first_ms,
+                                    g->latest->time_ms, err);
+            }
+        }
+        groups_free(&gs);
+    }
+    return ret;
 }
 
 int np_state_db_apply_batch(struct np_state_db *db, const Netpulse__Batch *b, bool *applied,
@@ -1238,10 +1395,10 @@ int np_state_db_apply_batch(struct np_state_db *db, const Netpulse__Batch *b, bo
     }
     for (size_t i = 0; i < b->n_devices && ret == 0; i++) {
         const Netpulse__DeviceInfo *d = b->devices[i];
-        ret = upsert_device(db, site, d->device, d, d->time_ms, err);
+        ret = upsert_device(db, site, d->device, d, d->time_ms, d->time_ms, err);
     }
-    for (size_t i = 0; i < b->n_samples && ret == 0; i++) {
-        ret = apply_sample(db, site, b->samples[i], err);
+    if (ret == 0) {
+        ret = apply_samples(db, site, b, err);
     }
     for (size_t i = 0; i < b->n_events && ret == 0; i++) {
         ret = apply_event(db, site, b->seq, events[i], err);

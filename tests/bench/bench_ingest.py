@@ -199,6 +199,8 @@ def run_netpulse(mode, rnd, t0):
     with open(conf, "w") as f:
         f.write("[collector]\nlisten = 127.0.0.1:0\ntls_cert = %s/cert.pem\ntls_key = %s/key.pem\n"
                 "data_dir = %s\nrrdcached = %s\nlog_level = notice\nheartbeat_timeout = 1h\n"
+                # /metrics is read without a token (the figures come from it)
+                "[dashboard]\nmetrics_public = yes\n"
                 % (tmp, tmp, data, "unix:" + sock_path if sock_path else ""))
     with open(os.path.join(tmp, "tokens"), "w") as f:
         for a in range(AGENTS):

@@ -374,6 +374,113 @@ static void test_apply_batch(void)
     np_state_db_close(db);
 }
 
+/* The rows of a site's devices and interfaces, in insertion order, as one
+ * string (the site column left out so that two sites compare). */
+static void site_rows(const char *site, char *out, size_t len)
+{
+    char sql[1024];
+    sqlite3 *c = NULL;
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT group_concat(r, ';') FROM (SELECT printf('%%s|%%s|%%s|%%s|%%d|%%d',"
+             " device, sys_name, sys_descr, sys_object_id, first_seen_ms, last_seen_ms) AS r"
+             " FROM devices WHERE site_id = '%s' ORDER BY rowid)) || ' / ' ||"
+             " (SELECT group_concat(r, ';') FROM (SELECT"
+             " printf('%%s|%%s|%%s|%%d|%%s|%%s|%%s|%%d|%%d|%%d|%%d', device, iface, if_name,"
+             " if_index, if_alias, if_descr, coalesce(speed_bps, 'null'), oper_status,"
+             " admin_status, first_seen_ms, last_seen_ms) AS r"
+             " FROM interfaces WHERE site_id = '%s' ORDER BY rowid))",
+             site, site);
+    if (sqlite3_open_v2(path, &c, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(c, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0)) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+}
+
+#define MANY 1500
+
+static uint32_t lcg(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+/* Batches of many samples of the same interfaces (out of order, equal times,
+ * speeds sometimes unknown, older than the rows now and then) leave the same
+ * rows as the same samples applied one per batch, which is what one upsert
+ * per sample did. */
+static void test_apply_many_samples(void)
+{
+    static Netpulse__InterfaceSample s[MANY];
+    static Netpulse__InterfaceSample *ps[MANY];
+    static char names[MANY][16], aliases[MANY][16];
+    static char rows_a[1 << 16], rows_b[1 << 16];
+    static const char *const devices[] = {"edge", "core", "ap-hall"};
+    char token[NP_STATE_DB_TOKEN_BUFSZ];
+    struct np_state_db *db = NULL;
+    struct np_err err = {0};
+    const int64_t t0 = INT64_C(1790000000000);
+    uint32_t rnd = 12345;
+    bool applied = false;
+
+    CHECK_INT(np_state_db_open(path, &db, &err), 0);
+    CHECK_INT(np_state_db_agent_enrol(db, "school-many", token, sizeof token, &err), 0);
+    CHECK_INT(np_state_db_agent_enrol(db, "school-each", token, sizeof token, &err), 0);
+    uint64_t seq_each = 0;
+    for (uint64_t round = 1; round <= 3; round++) {
+        for (size_t i = 0; i < MANY; i++) {
+            Netpulse__InterfaceSample init = NETPULSE__INTERFACE_SAMPLE__INIT;
+            unsigned iface = lcg(&rnd) % 24;
+            s[i] = init;
+            s[i].device = (char *)devices[iface % 3];
+            s[i].if_index = iface;
+            snprintf(names[i], sizeof names[i], "ge-0/0/%u", iface);
+            s[i].if_name = iface % 5 == 0 ? "" : names[i]; /* some without ifName */
+            snprintf(aliases[i], sizeof aliases[i], "a%u", lcg(&rnd) % 1000);
+            s[i].if_alias = aliases[i];
+            s[i].if_descr = lcg(&rnd) % 2 ? "eth" : "port";
+            /* Mostly later in each round; some fall before the rows' last seen. */
+            s[i].time_ms = t0 + (int64_t)round * 3600000 + (int64_t)(lcg(&rnd) % 200) * 60000 -
+                           (lcg(&rnd) % 8 == 0 ? 7200000 : 0);
+            s[i].speed_bps = lcg(&rnd) % 3 == 0 ? 0 : (uint64_t)(1 + lcg(&rnd) % 10) * 100000000u;
+            s[i].oper_status = 1 + lcg(&rnd) % 2;
+            s[i].admin_status = 1 + lcg(&rnd) % 2;
+            ps[i] = &s[i];
+        }
+        Netpulse__Batch b = NETPULSE__BATCH__INIT;
+        b.schema_version = 1;
+        b.agent_id = "school-many";
+        b.seq = round;
+        b.n_samples = MANY;
+        b.samples = ps;
+        CHECK_INT(np_state_db_apply_batch(db, &b, &applied, &err), 0);
+        CHECK_INT(applied, 1);
+        /* A replay of the batch changes nothing. */
+        CHECK_INT(np_state_db_apply_batch(db, &b, &applied, &err), 0);
+        CHECK_INT(applied, 0);
+        CHECK_INT(np_state_db_begin(db, false, &err), 0);
+        for (size_t i = 0; i < MANY; i++) {
+            b.agent_id = "school-each";
+            b.seq = ++seq_each;
+            b.n_samples = 1;
+            b.samples = &ps[i];
+            CHECK_INT(np_state_db_apply_batch(db, &b, &applied, &err), 0);
+        }
+        CHECK_INT(np_state_db_commit(db, &err), 0);
+        site_rows("school-many", rows_a, sizeof rows_a);
+        site_rows("school-each", rows_b, sizeof rows_b);
+        CHECK_INT(strlen(rows_a) > 1000, 1);
+        CHECK_STR(rows_a, rows_b);
+    }
+    CHECK_INT(sql_int("SELECT count(*) FROM interfaces WHERE site_id = 'school-many'"), 24);
+    CHECK_INT(sql_int("SELECT count(*) FROM devices WHERE site_id = 'school-many'"), 3);
+    np_state_db_close(db);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -387,6 +494,7 @@ int main(void)
     test_enrol_auth_revoke();
     test_sites();
     test_apply_batch();
+    test_apply_many_samples();
     {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

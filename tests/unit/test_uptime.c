@@ -1,14 +1,19 @@
 /* Unit tests of collector/uptime.c (and the calendar of report_time.c).
  * Cases computed by hand, then a synthetic leap year checked second by second
- * against a brute-force reference that classifies every second on its own. */
+ * against a brute-force reference that classifies every second on its own.
+ * Then the evidence report_data.c gathers for it from a real state.db. */
 #include "uptime.h"
 
 #include "check.h"
+#include "report_data.h"
 #include "report_time.h"
+#include "state_db.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define S 1000LL
 #define H (3600 * S)
@@ -302,6 +307,164 @@ static void test_synthetic_year(void)
     np_uptime_result_free(&r);
 }
 
+/* One batch of the e2e link cut's shape: the agent starts at t0, probes icmp
+ * and tcp (quorum 1), the cut at t0 + 20 s is decided down by icmp (the last
+ * probe to fail) and back up by tcp (the first to succeed): the up names
+ * another probe than the down, so it closes no event row. The outage tracker
+ * stored the same outage, confirmed. No RRDs at all. */
+static void test_report_outage_end(void)
+{
+    char dir[] = "/tmp/np_test_uptime.XXXXXX", path[300], cmd[340];
+    char token[NP_STATE_DB_TOKEN_BUFSZ];
+    struct np_state_db *db = NULL;
+    struct np_err err = {0};
+    const int64_t t0 = INT64_C(1790000000000), down = t0 + 20 * S, up = t0 + 195086;
+    const struct np_site site = {.id = "school-upt", .name = "Uptime School"};
+    Netpulse__Batch b = NETPULSE__BATCH__INIT;
+    Netpulse__Event e[3] = {NETPULSE__EVENT__INIT, NETPULSE__EVENT__INIT, NETPULSE__EVENT__INIT};
+    Netpulse__Event *ev[] = {&e[0], &e[1], &e[2]};
+    struct np_outage_rec rec = {.cause = NP_OUTAGE_CAUSE_LINK,
+                                .state = NP_OUTAGE_CONFIRMED,
+                                .start_ms = down,
+                                .end_ms = up};
+    struct np_collector_targets targets = {.uptime = 0.995};
+    struct np_report_ctx ctx = {.targets = &targets, .now_ms = t0 + 300 * S};
+    struct np_site_figures f;
+    bool applied = false;
+
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/state.db", dir);
+    CHECK_INT(np_state_db_open(path, &db, &err), 0);
+    CHECK_INT(np_state_db_site_upsert(db, &site, NULL, &err), 0);
+    CHECK_INT(np_state_db_agent_enrol(db, "school-upt", token, sizeof token, &err), 0);
+    e[0].type = NETPULSE__EVENT_TYPE__EVENT_AGENT_START;
+    e[0].time_ms = t0;
+    e[1].type = NETPULSE__EVENT_TYPE__EVENT_UPLINK_DOWN;
+    e[1].time_ms = down;
+    e[1].subject = "icmp";
+    e[2].type = NETPULSE__EVENT_TYPE__EVENT_UPLINK_UP;
+    e[2].time_ms = up;
+    e[2].subject = "tcp";
+    b.schema_version = 1;
+    b.agent_id = "school-upt";
+    b.seq = 1;
+    b.created_ms = up + 500;
+    b.n_events = 3;
+    b.events = ev;
+    CHECK_INT(np_state_db_apply_batch(db, &b, &applied, &err), 0);
+    CHECK(applied);
+    CHECK_INT(np_state_db_outages_sync(db, "school-upt", t0 - H, &rec, 1, NULL, &err), 0);
+
+    /* A minute before the agent started: no data; the outage ends at its
+     * recorded end (not at now); the rest of the agent's time is up. */
+    ctx.db = db;
+    CHECK_INT(np_report_site(&ctx, "school-upt", t0 - 60 * S, ctx.now_ms, NULL, NULL, &f, &err),
+              0);
+    CHECK(f.up.has_data);
+    CHECK_INT(f.up.no_data_ms, 60 * S);
+    CHECK_INT(f.up.down_link_ms, up - down);
+    CHECK_INT(f.up.down_ms, up - down);
+    CHECK_INT(f.up.up_ms, 300 * S - (up - down));
+    CHECK_INT(f.up.n_outages, 1);
+    if (f.up.n_outages == 1) {
+        CHECK_INT(f.up.outages[0].start_ms, down);
+        CHECK_INT(f.up.outages[0].end_ms, up);
+        CHECK_INT(f.up.outages[0].cause, NP_OUTAGE_LINK);
+    }
+    np_report_site_free(&f);
+
+    /* Still open (no up yet, nothing in the outages table): runs to now. */
+    e[2].type = NETPULSE__EVENT_TYPE__EVENT_UPLINK_DOWN;
+    e[2].time_ms = t0 + 250 * S;
+    b.seq = 2;
+    b.n_events = 1;
+    b.events = &ev[2];
+    CHECK_INT(np_state_db_apply_batch(db, &b, &applied, &err), 0);
+    CHECK_INT(np_report_site(&ctx, "school-upt", t0, ctx.now_ms, NULL, NULL, &f, &err), 0);
+    CHECK_INT(f.up.no_data_ms, 0);
+    CHECK_INT(f.up.down_ms, (up - down) + 50 * S);
+    CHECK_INT(f.up.n_outages, 2);
+    np_report_site_free(&f);
+
+    np_state_db_close(db);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK_INT(system(cmd), 0);
+}
+
+/* [targets] uptime_<type>: the type's own target when set, else uptime. */
+static void test_target_per_school_type(void)
+{
+    static const char base[] = "[collector]\nplain_http = yes\ndata_dir = /tmp\n";
+    struct np_collector_config *c = NULL;
+    struct np_err err = {0};
+    char text[512];
+    const struct np_collector_targets zero = {0};
+
+    /* defaults: every type 99.5 % */
+    CHECK_INT(np_collector_config_load_string(base, "t.conf", &c, &err), 0);
+    if (c) {
+        for (int t = NP_SCHOOL_ELEMENTARY; t <= NP_SCHOOL_OTHER; t++) {
+            CHECK_DBL(np_collector_uptime_target(c->targets, (enum np_school_type)t), 0.995, 1e-12);
+        }
+        np_collector_config_free(c);
+    }
+    /* uptime moves the types left unset; set ones keep their own value */
+    snprintf(text, sizeof text,
+             "%s[targets]\nuptime = 99%%\nuptime_high = 99.9%%\n"
+             "uptime_other = 98.5%%\n",
+             base);
+    CHECK_INT(np_collector_config_load_string(text, "t.conf", &c, &err), 0);
+    if (c) {
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_ELEMENTARY), 0.99, 1e-12);
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_MIDDLE), 0.99, 1e-12);
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_HIGH), 0.999, 1e-12);
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_OTHER), 0.985, 1e-12);
+        np_collector_config_free(c);
+    }
+    snprintf(text, sizeof text, "%s[targets]\nuptime_elementary = 0.98\nuptime_middle = 100%%\n",
+             base);
+    CHECK_INT(np_collector_config_load_string(text, "t.conf", &c, &err), 0);
+    if (c) {
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_ELEMENTARY), 0.98, 1e-12);
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_MIDDLE), 1.0, 1e-12);
+        CHECK_DBL(np_collector_uptime_target(c->targets, NP_SCHOOL_HIGH), 0.995, 1e-12);
+        np_collector_config_free(c);
+    }
+    /* 0% would read as "unset", above 100% is no uptime: both refused */
+    snprintf(text, sizeof text, "%s[targets]\nuptime_middle = 0%%\n", base);
+    CHECK_INT(np_collector_config_load_string(text, "t.conf", &c, &err), NP_ECONFIG);
+    CHECK(c == NULL);
+    CHECK(strstr(err.msg, "t.conf:5:") != NULL);
+    snprintf(text, sizeof text, "%s[targets]\nuptime_high = 101%%\n", base);
+    CHECK_INT(np_collector_config_load_string(text, "t.conf", &c, &err), NP_ECONFIG);
+    CHECK(c == NULL);
+    /* structs made without a config (the API's defaults), and none at all */
+    CHECK_DBL(np_collector_uptime_target(&zero, NP_SCHOOL_HIGH), NP_UPTIME_DEFAULT_TARGET, 1e-12);
+    CHECK_DBL(np_collector_uptime_target(NULL, NP_SCHOOL_OTHER), NP_UPTIME_DEFAULT_TARGET, 1e-12);
+    /* the selected target decides "met": 99.6 % up meets 99.5 %, not 99.9 % */
+    {
+        const struct np_collector_targets t = {.uptime = 0.995, .uptime_high = 0.999};
+        struct np_interval down = {0, 4 * 864 * S}; /* 0.4 % of 10 days */
+        struct np_outage o = {.start_ms = down.start_ms, .end_ms = down.end_ms};
+        struct np_uptime_result r;
+        struct np_uptime_input in = {
+            &o, 1, NULL, 0, NULL, 0, np_collector_uptime_target(&t, NP_SCHOOL_ELEMENTARY)};
+        CHECK_INT(np_uptime_compute(&in, 0, 10 * D, &r), 0);
+        CHECK(r.met);
+        CHECK_INT(r.target_ppm, 995000);
+        np_uptime_result_free(&r);
+        in.target = np_collector_uptime_target(&t, NP_SCHOOL_HIGH);
+        CHECK_INT(np_uptime_compute(&in, 0, 10 * D, &r), 0);
+        CHECK(!r.met);
+        CHECK_INT(r.target_ppm, 999000);
+        np_uptime_result_free(&r);
+    }
+}
+
 int main(void)
 {
     test_calendar();
@@ -311,5 +474,7 @@ int main(void)
     test_target_boundary();
     test_budget_leap();
     test_synthetic_year();
+    test_report_outage_end();
+    test_target_per_school_type();
     return check_done("test_uptime");
 }

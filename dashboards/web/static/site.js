@@ -1,8 +1,9 @@
 // Site page: bandwidth with 95th percentile and capacity, probes,
-// interfaces, flows, outages, capacity and growth.
+// interfaces, flows, outages, maintenance windows (a form for admins),
+// capacity and growth.
 import {
   api, apiOptional, el, fmtBps, fmtDuration, fmtPct, fmtTime, initSession, p95, pickUplink,
-  statusBadge,
+  send, statusBadge,
 } from './common.js';
 import { lineChart } from './chart.js';
 
@@ -10,7 +11,7 @@ const RANGES = { day: 86400, week: 7 * 86400, month: 31 * 86400, year: 366 * 864
 const STEPS = [60, 300, 3600, 86400];
 const id = decodeURIComponent(location.pathname.replace(/^\/sites\//, '').replace(/\/$/, ''));
 const enc = encodeURIComponent(id);
-let site = null, uplink = null, capacityBps = null;
+let site = null, uplink = null, capacityBps = null, session = null;
 
 function viewFromUrl() {
   const q = new URLSearchParams(location.search);
@@ -25,7 +26,11 @@ function viewFromUrl() {
 
 function go(params) {
   history.pushState(null, '', `${location.pathname}?${new URLSearchParams(params)}`);
-  drawTraffic();
+  drawRange();
+}
+
+function drawRange() {
+  return Promise.all([drawTraffic(), drawProbes()]);
 }
 
 async function drawTraffic() {
@@ -80,27 +85,98 @@ async function drawTraffic() {
   document.body.dataset.loaded = 'yes';
 }
 
+// Probe rtt and loss over the view of the bandwidth chart (api.h /probes
+// lists the probes; their series come from /series?probe=NAME).
+let probeNames = null;
 async function drawProbes() {
   const box = document.getElementById('probes');
-  const names = site.probes || [];
-  if (!names.length) {
-    box.append(el('p', { class: 'na', text: 'Probe results: not available (no probes reported through the API).' }));
+  if (probeNames === null) {
+    const l = await apiOptional(`/api/v1/sites/${enc}/probes`);
+    probeNames = l && Array.isArray(l.probes) ? l.probes : [];
+  }
+  box.textContent = '';
+  if (!probeNames.length) {
+    box.append(el('p', { class: 'muted', text: 'No probe results from this school yet.' }));
     return;
   }
-  const now = Math.floor(Date.now() / 1000);
-  for (const name of names) {
-    const s = await apiOptional(`/api/v1/sites/${enc}/series?probe=${encodeURIComponent(name)}&from=${now - 86400}&to=${now}`);
-    const pts = s?.series?.[0]?.points || [];
-    const c = el('div', { class: 'chart small' });
-    box.append(el('h3', { text: `${name}: round-trip time (ms) and loss (%)` }), c);
-    lineChart(c, {
-      from: now - 86400, to: now, yFormat: (x) => x.toFixed(0),
-      series: [
-        { name: 'rtt', color: '#6a1b9a', points: pts.map((p) => [p.time, p.rtt_ms ?? null]) },
-        { name: 'loss', color: '#c62828', points: pts.map((p) => [p.time, p.loss === null || p.loss === undefined ? null : p.loss * 100]) },
-      ],
+  const v = viewFromUrl();
+  const step = STEPS.find((s) => s >= (v.to - v.from) / 1000) || 86400;
+  await Promise.all(probeNames.map(async (name) => {
+    const q = new URLSearchParams({ from: v.from, to: v.to, step, probe: name });
+    const s = await api(`/api/v1/sites/${enc}/series?${q}`);
+    const pts = s.series?.[0]?.points || [];
+    const rtt = pts.map((p) => [p.time, p.rtt_ms ?? null]);
+    const loss = pts.map((p) => [p.time, p.loss === null || p.loss === undefined ? null : p.loss * 100]);
+    const last = (a) => { for (let i = a.length - 1; i >= 0; i--) if (a[i][1] !== null) return a[i][1]; return null; };
+    const lr = last(rtt), ll = last(loss);
+    const rc = el('div', { class: 'chart small', 'data-probe': name, 'data-kind': 'rtt' });
+    const lc = el('div', { class: 'chart small', 'data-probe': name, 'data-kind': 'loss' });
+    const sec = el('div', { class: 'probe', 'data-probe': name, 'data-points': rtt.filter((p) => p[1] !== null).length },
+      el('h3', { text: `${name}: round-trip time ${lr === null ? '–' : `${lr.toFixed(1)} ms`}, loss ${ll === null ? '–' : `${ll.toFixed(1)} %`} (latest)` }),
+      el('div', { class: 'pair' }, rc, lc));
+    box.append(sec);
+    lineChart(rc, {
+      from: v.from, to: v.to, yFormat: (x) => `${x.toFixed(x < 10 ? 1 : 0)} ms`,
+      series: [{ name: 'rtt', color: '#6a1b9a', points: rtt }],
     });
+    lineChart(lc, {
+      from: v.from, to: v.to, yFormat: (x) => `${x.toFixed(x < 10 ? 1 : 0)} %`,
+      series: [{ name: 'loss', color: '#c62828', points: loss }],
+    });
+  }));
+}
+
+// Maintenance windows; admins get a form and delete buttons (POST/DELETE
+// with the session's CSRF token).
+async function drawMaintenance() {
+  const body = document.querySelector('#maint tbody');
+  const list = await apiOptional(`/api/v1/sites/${enc}/maintenance`);
+  body.textContent = '';
+  const admin = !!session?.admin;
+  document.getElementById('maint-form').hidden = !admin;
+  if (!list) {
+    body.append(el('tr', {}, el('td', { colspan: 4, class: 'na', text: 'Maintenance windows: not available.' })));
+    return;
   }
+  if (!list.length) {
+    body.append(el('tr', {}, el('td', { colspan: 4, class: 'muted', text: 'No maintenance windows declared.' })));
+  }
+  for (const m of list.slice().reverse()) {
+    const del = admin ? el('button', { type: 'button', class: 'del', text: 'Delete' }) : null;
+    if (del) {
+      del.addEventListener('click', async () => {
+        del.disabled = true;
+        try {
+          await send('DELETE', `/api/v1/sites/${enc}/maintenance/${m.id}`);
+        } catch (e) {
+          document.getElementById('maint-error').textContent = e.message;
+        }
+        drawMaintenance();
+      });
+    }
+    body.append(el('tr', { 'data-maint': m.id },
+      el('td', { text: fmtTime(m.start_ms) }), el('td', { text: fmtTime(m.end_ms) }),
+      el('td', { text: m.reason }), el('td', {}, del)));
+  }
+}
+
+function wireMaintenanceForm() {
+  const form = document.getElementById('maint-form');
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const err = document.getElementById('maint-error');
+    err.textContent = '';
+    // datetime-local values are taken as UTC, as the API reads them.
+    const v = (k) => form.elements[k].value;
+    try {
+      await send('POST', `/api/v1/sites/${enc}/maintenance`, { from: v('from'), to: v('to'), reason: v('reason') });
+      form.reset();
+    } catch (e) {
+      err.textContent = e.message;
+    }
+    await drawMaintenance();
+    form.dataset.done = String(Number(form.dataset.done || 0) + 1);
+  });
 }
 
 function drawIfaces() {
@@ -199,7 +275,7 @@ async function drawCapacity() {
 }
 
 async function main() {
-  await initSession();
+  session = await initSession();
   site = await api(`/api/v1/sites/${enc}`);
   document.title = `netpulse · ${site.name}`;
   document.getElementById('name').textContent = site.name;
@@ -213,10 +289,11 @@ async function main() {
   for (const b of document.querySelectorAll('#ranges button')) {
     b.addEventListener('click', () => go({ range: b.dataset.range }));
   }
-  window.addEventListener('popstate', drawTraffic);
+  window.addEventListener('popstate', drawRange);
+  wireMaintenanceForm();
   drawIfaces();
   await drawTraffic();
-  await Promise.all([drawProbes(), drawFlows(), drawOutages(), drawCapacity()]);
+  await Promise.all([drawProbes(), drawFlows(), drawOutages(), drawMaintenance(), drawCapacity()]);
   document.body.dataset.complete = 'yes';
 }
 

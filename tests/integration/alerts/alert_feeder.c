@@ -8,6 +8,13 @@
  *   backlog FROM TO SITE... per site, the batch an agent spools during a cut
  *                           [FROM, TO) (ms): failed probes every second,
  *                           UPLINK_DOWN at FROM, UPLINK_UP at TO
+ *   ifevent SITE down|up TIME DEVICE IFNAME_HEX ALIAS_HEX
+ *                           one live batch with a sample of interface IFNAME
+ *                           (ifIndex 3, ifAlias ALIAS; both hex, any bytes) of
+ *                           DEVICE and its INTERFACE_DOWN/UP event at TIME (ms)
+ *   overflow SITE FROM TO   one live batch with a SPOOL_OVERFLOW event: the
+ *                           batches of [FROM, TO] (ms) were dropped
+ *   again SITE              POSTs the site's last batch again (same seq)
  * The batches of one command are POSTed in parallel (as agents do).
  *   quit */
 #include "netpulse/clock.h"
@@ -30,6 +37,16 @@ struct site {
     CURL *easy;
     struct curl_slist *headers;
     uint8_t *buf;
+    size_t len;
+    uint8_t *last; /* the last batch POSTed, for "again" */
+    size_t last_len;
+};
+
+/* What a batch carries besides the probe (ifevent, overflow). */
+struct extra {
+    Netpulse__EventType type;
+    int64_t t, from, to;
+    const char *device, *if_name, *alias;
 };
 
 static struct site sites[MAX_SITES];
@@ -46,6 +63,13 @@ static struct site *find(const char *id)
         }
     }
     return NULL;
+}
+
+/* The site named by the next word of the command line; NULL: none. */
+static struct site *find_tok(char **save)
+{
+    char *id = strtok_r(NULL, " \r\n", save);
+    return id ? find(id) : NULL;
 }
 
 static size_t sink(char *p, size_t s, size_t n, void *u)
@@ -82,7 +106,9 @@ static void event(struct np_wire_builder *b, Netpulse__EventType type, int64_t t
 /* Builds one batch and adds its POST to the multi handle; from/to > 0: a
  * backlog batch of a cut. All added are sent at once by run_all() (agents
  * send in parallel; one after the other, 50 sites would take seconds). */
-static int add_batch(struct site *s, int64_t from, int64_t to)
+static void post(struct site *s, uint8_t *buf, size_t len);
+
+static int add_batch(struct site *s, int64_t from, int64_t to, const struct extra *x)
 {
     struct np_err err = {0};
     struct np_wire_builder *b = NULL;
@@ -106,6 +132,51 @@ static int add_batch(struct site *s, int64_t from, int64_t to)
     } else {
         probe(b, now, true);
     }
+    if (x && (x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN ||
+              x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP)) {
+        bool up = x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP;
+        Netpulse__InterfaceSample smp = NETPULSE__INTERFACE_SAMPLE__INIT;
+        smp.device = (char *)x->device;
+        smp.if_index = 3;
+        smp.if_name = (char *)x->if_name;
+        smp.if_alias = (char *)x->alias;
+        smp.time_ms = now;
+        smp.interval_ms = 60000;
+        smp.in_octets = (uint64_t)now;
+        smp.out_octets = (uint64_t)now * 2;
+        smp.rate_status = NETPULSE__RATE_STATUS__RATE_FIRST_POLL;
+        smp.oper_status =
+            up ? NETPULSE__IF_STATUS__IF_STATUS_UP : NETPULSE__IF_STATUS__IF_STATUS_DOWN;
+        smp.admin_status = NETPULSE__IF_STATUS__IF_STATUS_UP;
+        smp.counter_bits = 64;
+        smp.speed_bps = 1000000000;
+        if (np_wire_builder_add_sample(b, &smp, &err) != 0) {
+            fprintf(stderr, "alert_feeder: sample: %s\n", err.msg);
+        }
+        Netpulse__Event e = NETPULSE__EVENT__INIT;
+        e.type = x->type;
+        e.time_ms = x->t;
+        e.device = (char *)x->device;
+        e.subject = (char *)x->if_name;
+        e.if_index = 3;
+        e.detail = (char *)"oper status changed";
+        if (np_wire_builder_add_event(b, &e, &err) != 0) {
+            fprintf(stderr, "alert_feeder: event: %s\n", err.msg);
+        }
+    } else if (x && x->type == NETPULSE__EVENT_TYPE__EVENT_SPOOL_OVERFLOW) {
+        Netpulse__Event e = NETPULSE__EVENT__INIT;
+        e.type = x->type;
+        e.time_ms = now;
+        e.first_seq = 1000;
+        e.last_seq = 1041;
+        e.from_ms = x->from;
+        e.to_ms = x->to;
+        e.batches = 42;
+        e.bytes = 42 * 4096;
+        if (np_wire_builder_add_event(b, &e, &err) != 0) {
+            fprintf(stderr, "alert_feeder: event: %s\n", err.msg);
+        }
+    }
     np_wire_builder_set_heartbeat(b, &hb);
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -115,6 +186,13 @@ static int add_batch(struct site *s, int64_t from, int64_t to)
         fprintf(stderr, "alert_feeder: finish: %s\n", err.msg);
         return -1;
     }
+    post(s, buf, len);
+    return 0;
+}
+
+/* Adds the POST of buf (taken) to the multi handle. */
+static void post(struct site *s, uint8_t *buf, size_t len)
+{
     if (!s->easy) {
         s->easy = curl_easy_init();
         curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, sink);
@@ -124,12 +202,33 @@ static int add_batch(struct site *s, int64_t from, int64_t to)
     s->headers = curl_slist_append(NULL, s->auth);
     s->headers = curl_slist_append(s->headers, "Content-Type: application/x-protobuf");
     s->buf = buf;
+    s->len = len;
     curl_easy_setopt(s->easy, CURLOPT_URL, url);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, (const char *)buf);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_multi_add_handle(multi, s->easy);
-    return 0;
+}
+
+/* Decodes hex into a new string; NULL when malformed. */
+static char *unhex(const char *h)
+{
+    size_t n = h ? strlen(h) : 1;
+    char *out = n % 2 == 0 ? malloc(n / 2 + 1) : NULL;
+    if (!out) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        char pair[3] = {h[2 * i], h[2 * i + 1], '\0'};
+        char *end = NULL;
+        out[i] = (char)strtoul(pair, &end, 16);
+        if (*end) {
+            free(out);
+            return NULL;
+        }
+    }
+    out[n / 2] = '\0';
+    return out;
 }
 
 /* Runs every added POST to its end; returns how many failed. */
@@ -156,7 +255,9 @@ static int run_all(void)
         curl_multi_remove_handle(multi, m->easy_handle);
         curl_slist_free_all(s->headers);
         s->headers = NULL;
-        free(s->buf);
+        free(s->last);
+        s->last = s->buf;
+        s->last_len = s->len;
         s->buf = NULL;
     }
     return bad;
@@ -206,7 +307,7 @@ int main(int argc, char **argv)
             char *id;
             while ((id = strtok_r(NULL, " \r\n", &save)) != NULL) {
                 struct site *s = find(id);
-                bad += !s || add_batch(s, 0, 0) != 0;
+                bad += !s || add_batch(s, 0, 0, NULL) != 0;
             }
             bad += run_all();
         } else if (strcmp(cmd, "backlog") == 0) {
@@ -216,9 +317,51 @@ int main(int argc, char **argv)
             bad = !a || !b;
             while (!bad && (id = strtok_r(NULL, " \r\n", &save)) != NULL) {
                 struct site *s = find(id);
-                bad += !s || add_batch(s, strtoll(a, NULL, 10), strtoll(b, NULL, 10));
+                bad += !s || add_batch(s, strtoll(a, NULL, 10), strtoll(b, NULL, 10), NULL);
             }
             bad += run_all();
+        } else if (strcmp(cmd, "ifevent") == 0) {
+            struct site *s = find_tok(&save);
+            char *dir = strtok_r(NULL, " \r\n", &save);
+            char *t = strtok_r(NULL, " \r\n", &save);
+            char *dev = strtok_r(NULL, " \r\n", &save);
+            char *name = unhex(strtok_r(NULL, " \r\n", &save));
+            char *alias = unhex(strtok_r(NULL, " \r\n", &save));
+            bad = !s || !dir || !t || !dev || !name || !alias;
+            if (!bad) {
+                struct extra x = {.type = strcmp(dir, "up") == 0
+                                              ? NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP
+                                              : NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN,
+                                  .t = strtoll(t, NULL, 10),
+                                  .device = dev,
+                                  .if_name = name,
+                                  .alias = alias};
+                bad = add_batch(s, 0, 0, &x) != 0;
+                bad += run_all();
+            }
+            free(name);
+            free(alias);
+        } else if (strcmp(cmd, "overflow") == 0) {
+            struct site *s = find_tok(&save);
+            char *a = strtok_r(NULL, " \r\n", &save);
+            char *b = strtok_r(NULL, " \r\n", &save);
+            bad = !s || !a || !b;
+            if (!bad) {
+                struct extra x = {.type = NETPULSE__EVENT_TYPE__EVENT_SPOOL_OVERFLOW,
+                                  .from = strtoll(a, NULL, 10),
+                                  .to = strtoll(b, NULL, 10)};
+                bad = add_batch(s, 0, 0, &x) != 0;
+                bad += run_all();
+            }
+        } else if (strcmp(cmd, "again") == 0) {
+            struct site *s = find_tok(&save);
+            uint8_t *copy = s && s->last ? malloc(s->last_len) : NULL;
+            bad = !copy;
+            if (!bad) {
+                memcpy(copy, s->last, s->last_len);
+                post(s, copy, s->last_len);
+                bad = run_all();
+            }
         } else {
             bad = 1;
         }
@@ -228,6 +371,7 @@ int main(int argc, char **argv)
         if (sites[i].easy) {
             curl_easy_cleanup(sites[i].easy);
         }
+        free(sites[i].last);
     }
     curl_multi_cleanup(multi);
     curl_global_cleanup();

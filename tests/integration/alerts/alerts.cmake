@@ -4,7 +4,7 @@
 set(NP_ALERTS_IT ${CMAKE_CURRENT_LIST_DIR})
 add_executable(alert_feeder ${NP_ALERTS_IT}/alert_feeder.c)
 target_link_libraries(alert_feeder PRIVATE netpulse_common PkgConfig::LIBCURL)
-foreach(scenario down_up digest flap smtp_outage)
+foreach(scenario down_up digest flap smtp_outage events)
     add_test(NAME integration.alerts.${scenario}
              COMMAND /usr/bin/python3 ${NP_ALERTS_IT}/run_alerts.py
                      $<TARGET_FILE:netpulse-collector> $<TARGET_FILE:netpulse>

@@ -13,6 +13,10 @@ webhook receiver, with agents played by alert_feeder (real wire batches).
                  2 * flap_max + 2 messages, the last one the recovery
     smtp_outage  the SMTP server is down when the alert fires; the collector is
                  restarted; the server comes back: the e-mail arrives once
+    events       events in an agent's batches: INTERFACE_DOWN, INTERFACE_UP and
+                 SPOOL_OVERFLOW give exactly one e-mail each (interface name
+                 shown, hostile ifName/ifAlias add no header or recipient);
+                 POSTing the same batch again (same seq) changes nothing
 Short settings (site_down_after = 3s etc.); the network-namespace link cut of
 the issue is left to the end-to-end tests (agent + collector in namespaces).
 """
@@ -209,6 +213,17 @@ class Feeder:
             ans = self.p.stdout.readline().strip()
         if ans != "ok":
             raise Fail("feeder: %s -> %s" % (line, ans))
+
+    def cmds(self, *lines):
+        """Several commands with no heartbeat in between ("again" repeats the
+        batch of the command before it)."""
+        with self.lock:
+            for line in lines:
+                self.p.stdin.write(line + "\n")
+                self.p.stdin.flush()
+                ans = self.p.stdout.readline().strip()
+                if ans != "ok":
+                    raise Fail("feeder: %s -> %s" % (line, ans))
 
     def loop(self):
         while not self.stop:
@@ -464,11 +479,68 @@ def scenario_smtp_outage():
     stop_collector()
 
 
+HOSTILE_IF = "Gi0/1\r\nBcc: evil@evil.example\r\nX-Injected: 1"
+HOSTILE_ALIAS = ("Uplink to district\r\nBcc: evil@evil.example\r\n\r\n"
+                 "--=_np0000000000000000_00000000\r\nContent-Type: text/html\r\n\r\n"
+                 "<script>x</script>")
+
+
+def scenario_events():
+    conf = write_config({"interface_hold": "1s"})
+    smtp.start()
+    setup_sites(conf, [("school-5", "Maple Middle", "middle", "")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-5"})
+    time.sleep(3)
+    check(not mails(), "no e-mail while the site beats")
+
+    def of_kind(k):
+        return [x for x in mails() if kind(x[0]) == k]
+
+    ifn, alias = HOSTILE_IF.encode().hex(), HOSTILE_ALIAS.encode().hex()
+    t_down = now_ms() - 5000  # down 5 s ago: past interface_hold when learned
+    f.cmds("ifevent school-5 down %d core-sw %s %s" % (t_down, ifn, alias), "again school-5")
+    wait_for(lambda: of_kind("iface_down"), 15, "the interface-down e-mail")
+    t_up = now_ms()
+    f.cmds("ifevent school-5 up %d core-sw %s %s" % (t_up, ifn, alias), "again school-5")
+    wait_for(lambda: of_kind("iface_up"), 15, "the interface-up e-mail")
+    lost_from, lost_to = now_ms() - 3600000, now_ms() - 1800000
+    f.cmds("overflow school-5 %d %d" % (lost_from, lost_to), "again school-5")
+    wait_for(lambda: of_kind("spool_dropped"), 15, "the spool-overflow e-mail")
+    # the same three batches once more (duplicates: acknowledged, not applied)
+    f.cmds("ifevent school-5 down %d core-sw %s %s" % (t_down, ifn, alias))
+    time.sleep(4)
+    got = mails()
+    kinds = sorted(kind(m) for m, _ in got)
+    # each batch POSTed twice, and a new batch repeating the DOWN (same agent
+    # time: the same alert by its idempotency key): one e-mail each
+    check(kinds == ["iface_down", "iface_up", "spool_dropped"], "e-mails: %s" % kinds)
+    for m, env in got:
+        check_message(m, env, ["noc@district.example"], "https://np.district.example/sites/school-5")
+        subj = str(m["Subject"])
+        check(str(m["X-Netpulse-Site"]) == "school-5", "site header")
+        check("evil" not in str(m["To"]) and "evil" not in " ".join(env["rcpt_tos"]),
+              "no recipient from the interface")
+        check(m["X-Injected"] is None, "no injected header")
+        if kind(m).startswith("iface"):
+            check("Maple Middle" in subj and "core-sw/Gi0/1" in subj, "interface named: %r" % subj)
+            text = m.get_body(("plain",)).get_content()
+            check("core-sw/Gi0/1" in text, "interface named in the text")
+            html = m.get_body(("html",)).get_content()
+            check("<script>" not in html, "no markup from the interface")
+    r = cli(conf, "alert", "list")
+    rows = [ln for ln in r.stdout.splitlines()[1:] if ln.strip()]
+    check(r.returncode == 0 and len(rows) == 3, "alert list: 3 alerts\n" + r.stdout)
+    f.close()
+    stop_collector()
+
+
 def main():
     rc = 0
     try:
         {"down_up": scenario_down_up, "digest": scenario_digest, "flap": scenario_flap,
-         "smtp_outage": scenario_smtp_outage}[SCENARIO]()
+         "smtp_outage": scenario_smtp_outage, "events": scenario_events}[SCENARIO]()
         print("PASS", SCENARIO)
     except (Fail, subprocess.TimeoutExpired, KeyError, ValueError, OSError) as e:
         rc = 1

@@ -1,6 +1,8 @@
 /* journal_test: the collector's ingest journal on a real folder — order and
- * durability of appends, the at-most-every-100-ms group commit, barriers,
- * acknowledgement of applied records and replay after reopening. */
+ * durability of appends, the at-most-every-100-ms group commit (appends from
+ * many agents arriving one after another share syncs, and none completes
+ * before a sync that covers it), barriers, acknowledgement of applied records
+ * and replay after reopening. */
 #include "journal.h"
 
 #include "check.h"
@@ -42,6 +44,26 @@ static void submit(struct np_journal *j, struct item *it, const char *text)
     }
     it->req.done = on_done;
     np_journal_submit(j, &it->req);
+}
+
+/* Appends arriving one by one, as from many agents posting at once: each
+ * completion must find its record covered by a finished fdatasync. */
+#define N_CONC 60
+#define CONC_GAP_MS 3
+
+static struct np_journal *conc_journal;
+static unsigned conc_uncovered;
+
+static void on_done_covered(struct np_journal_req *r, int status)
+{
+    struct np_journal_stats st;
+    np_journal_stats(conc_journal, &st);
+    if (status == 0 && r->jseq > st.synced_jseq) {
+        fprintf(stderr, "jseq %llu completed, syncs cover only %llu\n", (unsigned long long)r->jseq,
+                (unsigned long long)st.synced_jseq);
+        conc_uncovered++;
+    }
+    on_done(r, status);
 }
 
 /* Runs the loop until want requests are done (5 s at most). */
@@ -161,6 +183,53 @@ int main(void)
     CHECK_INT(np_journal_start(j, &err), 0);
     np_journal_close(j);
     uv_run(&loop, UV_RUN_DEFAULT);
+
+    /* Group commit across requests: appends arriving every few ms, each
+     * while the previous one still waits for its sync, share syncs (one per
+     * interval, not one per append) and each completes only once a sync
+     * covers it. */
+    {
+        static struct item conc[N_CONC];
+        struct np_journal_stats st0, st1;
+        CHECK_INT(np_journal_open(&loop, jdir, &j, &err), 0);
+        CHECK_INT(np_journal_start(j, &err), 0);
+        conc_journal = j;
+        np_journal_stats(j, &st0);
+        done_count = 0;
+        uint64_t t0 = np_clock_mono_ms();
+        for (unsigned i = 0; i < N_CONC; i++) {
+            memset(&conc[i], 0, sizeof conc[i]);
+            snprintf(conc[i].payload, sizeof conc[i].payload, "agent-%u", i);
+            conc[i].req.data = conc[i].payload;
+            conc[i].req.len = strlen(conc[i].payload);
+            conc[i].req.done = on_done_covered;
+            np_journal_submit(j, &conc[i].req);
+            uint64_t next = np_clock_mono_ms() + CONC_GAP_MS;
+            while (np_clock_mono_ms() < next) {
+                uv_run(&loop, UV_RUN_NOWAIT);
+                usleep(500);
+            }
+        }
+        uint64_t span_ms = np_clock_mono_ms() - t0;
+        run_until(&loop, N_CONC);
+        np_journal_stats(j, &st1);
+        CHECK_INT(done_count, N_CONC);
+        for (unsigned i = 0; i < N_CONC; i++) {
+            CHECK_INT(conc[i].status, 0);
+        }
+        CHECK_INT(conc_uncovered, 0);
+        uint64_t syncs = st1.syncs - st0.syncs;
+        printf("journal_test: %u appends over %llu ms, %llu syncs\n", N_CONC,
+               (unsigned long long)span_ms, (unsigned long long)syncs);
+        /* One sync per interval at most, plus the first one and the last. */
+        if (syncs == 0 || syncs > span_ms / NP_JOURNAL_SYNC_INTERVAL_MS + 2 || syncs >= N_CONC) {
+            fprintf(stderr, "%llu syncs for %u appends over %llu ms: no group commit\n",
+                    (unsigned long long)syncs, N_CONC, (unsigned long long)span_ms);
+            check_failures++;
+        }
+        np_journal_close(j);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
 
     CHECK_INT(uv_loop_close(&loop), 0);
     char cmd[128];

@@ -121,6 +121,45 @@ try {
   const g = await context.request.get(base + png);
   check(g.ok() && g.headers()['content-type'] === 'image/png', `classic graph link works (${png})`);
 
+  // Probe charts: one rtt and one loss chart per probe the API lists, with
+  // the API's points.
+  const probes = (await apiGet('/api/v1/sites/oak-es/probes')).probes;
+  const shownProbes = await page.$$eval('#probes .probe', (d) => d.map((e) => e.dataset.probe));
+  check(probes.length === 2 && JSON.stringify(shownProbes.sort()) === JSON.stringify([...probes].sort()),
+    `a chart pair per probe of the API (${shownProbes.join(', ')})`);
+  check((await page.$$('#probes svg path[data-series=rtt]')).length === probes.length &&
+    (await page.$$('#probes svg path[data-series=loss]')).length === probes.length, 'rtt and loss drawn');
+  for (const name of probes) {
+    const ps = await apiGet(`/api/v1/sites/oak-es/series?${new URLSearchParams({ from: v.from, to: v.to, step: v.step, probe: name })}`);
+    const n = ps.series[0].points.filter((p) => p.rtt_ms !== null).length;
+    const shownN = Number(await page.$eval(`#probes .probe[data-probe="${name}"]`, (e) => e.dataset.points));
+    check(n > 0 && n === shownN, `probe ${name}: points shown equal the API's (${shownN} / ${n})`);
+  }
+
+  // Maintenance windows: the admin declares one through the form, sees it
+  // listed as the API lists it, and deletes it again.
+  check(await page.isVisible('#maint-form'), 'admin sees the maintenance form');
+  const start = new Date(Math.floor(Date.now() / 60000) * 60000 + 5 * 86400000);
+  const iso = (d) => d.toISOString().slice(0, 16);
+  await page.fill('#maint-form input[name=from]', iso(start));
+  await page.fill('#maint-form input[name=to]', iso(new Date(start.getTime() + 3600000)));
+  await page.fill('#maint-form input[name=reason]', 'browser test window');
+  await page.click('#maint-add');
+  await page.waitForFunction(() => document.querySelector('#maint-form').dataset.done === '1');
+  const mw = (await apiGet('/api/v1/sites/oak-es/maintenance')).find((m) => m.reason === 'browser test window');
+  check(mw && mw.from === start.getTime() / 1000 && mw.to === start.getTime() / 1000 + 3600,
+    `form declared the window as typed, in UTC (${JSON.stringify(mw)})`);
+  check(mw && (await page.textContent(`#maint tr[data-maint="${mw.id}"]`)).includes('browser test window'),
+    'the new window is listed on the page');
+  await page.screenshot({ path: path.join(shots, '2b-site-probes-maintenance.png'), fullPage: true });
+  if (mw) {
+    await page.click(`#maint tr[data-maint="${mw.id}"] button.del`);
+    await page.waitForFunction((id) => !document.querySelector(`#maint tr[data-maint="${id}"]`), mw.id);
+    const after = await apiGet('/api/v1/sites/oak-es/maintenance');
+    check(!after.some((m) => m.id === mw.id), 'delete button removed the window');
+  }
+  noErrors('site probes and maintenance');
+
   // Range change, zoom, back.
   await page.click('#ranges button[data-range=week]');
   await page.waitForURL(/range=week/);

@@ -21,6 +21,7 @@ NETPULSE, COLLECTOR, MAKE_BATCH, WEB_SRC, OUT = sys.argv[1:6]
 PART = sys.argv[6] if len(sys.argv) > 6 else "all"
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAILS = []
+CTX = {}  # conf, tmp, now for admin_checks
 
 
 def check(cond, what):
@@ -148,12 +149,136 @@ def setup_and_run(tmp):
                 check(False, "ingest %s %d: %d %s" % (site, k, st, data[:100]))
                 return proc
     time.sleep(1.0)  # applied to SQLite and RRD after the journal ack
+    # Probe results: make_batch sends none, so two probe files of oak-es are
+    # written with rrdtool in rrd_store.h's layout (a name needing escapes).
+    probe_files(tmp + "/data/rrd/oak-es", now)
 
     if PART in ("http", "all"):
+        CTX.update(conf=conf, tmp=tmp, now=now)
         http_checks(cl, viewer_token)
     if PART in ("browser", "all"):
         browser(port, viewer_token)
     return proc
+
+
+PROBES = {"gw": (4.0, 0.0), "dns 1.1.1.1": (12.5, 0.02)}  # name: (rtt_ms, loss)
+
+
+def probe_files(folder, now):
+    for name, (rtt, loss) in PROBES.items():
+        esc = "".join(c if c.isalnum() or c in "_-." else "%%%02X" % ord(c) for c in name)
+        f = os.path.join(folder, "probe+%s.rrd" % esc)
+        sh("rrdtool", "create", f, "--start", str(now - 1860), "--step", "60",
+           "DS:rtt_ms:GAUGE:120:0:U", "DS:loss:GAUGE:120:0:1", "DS:up:GAUGE:120:0:1",
+           "RRA:AVERAGE:0.5:1:1440", "RRA:MAX:0.5:1:1440")
+        sh("rrdtool", "update", f,
+           *["%d:%s:%s:1" % (now - 1800 + 60 * (k + 1), rtt + k % 3, loss) for k in range(30)])
+
+
+def admin_checks(cl, viewer_token, cookies, csrf):
+    """The admin actions of api.h: refused to readers and without the CSRF
+    token, working with it; their effects seen through the API, the CLI and
+    ingest. cookies, csrf: the sessions of "admin" and "viewer" (logins are
+    slow: PBKDF2)."""
+    conf, tmp, now = CTX["conf"], CTX["tmp"], CTX["now"]
+    origin = "https://127.0.0.1:%d" % cl.port
+    vtok = {"Authorization": "Bearer " + viewer_token}
+    admin = {"Cookie": cookies["admin"], "X-CSRF-Token": csrf["admin"], "Origin": origin,
+             "Content-Type": "application/json"}
+    viewer = {"Cookie": cookies["viewer"], "X-CSRF-Token": csrf["viewer"], "Origin": origin,
+              "Content-Type": "application/json"}
+    nocsrf = {"Cookie": cookies["admin"], "Content-Type": "application/json"}
+    win = json.dumps({"from": now + 86400, "to": now + 86400 + 7200, "reason": "switch upgrade"})
+    mpath = "/api/v1/sites/oak-es/maintenance"
+    actions = [("POST", mpath, win), ("DELETE", mpath + "/1", None),
+               ("POST", "/api/v1/agents/elm-ms/enrol", ""),
+               ("POST", "/api/v1/agents/oak-es/revoke", "")]
+    for method, path, body in actions:
+        for who, h in (("read-only session", viewer), ("read-only token", vtok),
+                       ("admin without CSRF token", nocsrf)):
+            st, _, _ = cl.req(method, path, h, body)
+            check(st == 403, "%s: %s %s refused (%d)" % (who, method, path, st))
+    st, _, body = cl.req("GET", mpath, vtok)
+    check(st == 200 and json.loads(body) == [], "no window declared by the refused requests")
+
+    # Maintenance windows.
+    st, _, body = cl.req("POST", mpath, admin, win)
+    check(st == 201, "admin declares a maintenance window (%d %s)" % (st, body[:80]))
+    mid = json.loads(body)["id"] if st == 201 else -1
+    st, _, body = cl.req("POST", mpath, admin, json.dumps(
+        {"from": time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now + 3 * 86400)),
+         "to": time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now + 3 * 86400 + 3600)),
+         "reason": "fibre work"}))
+    check(st == 201, "window with text times (%d %s)" % (st, body[:80]))
+    mid2 = json.loads(body)["id"] if st == 201 else -1
+    for bad in ({"from": now, "to": now - 60, "reason": "x"}, {"from": now, "to": now + 60},
+                {"from": now, "to": now + 60, "reason": ""},
+                {"from": now, "to": now + 60, "reason": "a\nb"},
+                {"from": now, "to": now + 60, "reason": "x" * 501},
+                {"from": "2024-13-01", "to": now + 60, "reason": "x"},
+                {"from": now, "to": now + 60, "reason": "x", "extra": 1}, "not json"):
+        st, _, _ = cl.req("POST", mpath, admin, bad if isinstance(bad, str) else json.dumps(bad))
+        check(st == 400, "bad window %s rejected (%d)" % (str(bad)[:60], st))
+    st, _, _ = cl.req("POST", "/api/v1/sites/nope/maintenance", admin, win)
+    check(st == 404, "window of an unknown site is 404 (%d)" % st)
+    st, _, body = cl.req("GET", mpath, vtok)
+    got = json.loads(body) if st == 200 else []
+    check(st == 200 and [m["id"] for m in got] == [mid, mid2] and got[0]["reason"] ==
+          "switch upgrade" and got[0]["from"] == now + 86400 and got[0]["to"] == now + 86400 + 7200,
+          "windows in GET (%s)" % got)
+    listing = sh(NETPULSE, "-c", conf, "maintenance", "list", "oak-es")
+    check("switch upgrade" in listing and "fibre work" in listing,
+          "windows in `netpulse maintenance list`")
+    st, _, _ = cl.req("DELETE", "/api/v1/sites/pine-hs/maintenance/%d" % mid2, admin)
+    check(st == 404, "window of another site not deleted (%d)" % st)
+    st, _, _ = cl.req("PUT", mpath, admin, win)
+    check(st == 405, "PUT maintenance is 405 (%d)" % st)
+    st, _, _ = cl.req("DELETE", "%s/%d" % (mpath, mid2), admin)
+    check(st == 200, "admin deletes a window (%d)" % st)
+    st, _, _ = cl.req("DELETE", "%s/%d" % (mpath, mid2), admin)
+    check(st == 404, "deleted window is gone (%d)" % st)
+    st, _, body = cl.req("GET", mpath, vtok)
+    check(st == 200 and [m["id"] for m in json.loads(body)] == [mid], "GET after the delete")
+    check("fibre work" not in sh(NETPULSE, "-c", conf, "maintenance", "list", "oak-es"),
+          "CLI after the delete")
+
+    # Enrolment and revocation; the token works for ingest until revoked.
+    st, _, body = cl.req("POST", "/api/v1/agents/elm-ms/enrol", admin, "")
+    tok = json.loads(body).get("token", "") if st == 201 else ""
+    check(st == 201 and len(tok) > 20, "admin enrols elm-ms (%d)" % st)
+    st, _, _ = cl.req("POST", "/api/v1/agents/elm-ms/enrol", admin, "")
+    check(st == 409, "second enrolment refused while enrolled (%d)" % st)
+    batch = "%s/b-elm" % tmp
+    sh(MAKE_BATCH, "batch", batch, "elm-ms", "1", str(now), "1")
+    ingest = lambda t: cl.req("POST", "/api/v1/ingest", {  # noqa: E731
+        "Authorization": "Bearer " + t, "Content-Type": "application/x-protobuf"},
+        open(batch, "rb").read())[0]
+    check(ingest(tok) == 200, "the enrolled token is accepted by ingest")
+    st, _, body = cl.req("POST", "/api/v1/agents/elm-ms/revoke", admin, "")
+    check(st == 200 and json.loads(body).get("revoked") is True, "admin revokes elm-ms (%d)" % st)
+    check(ingest(tok) == 401, "the revoked token is refused by ingest")
+    st, _, _ = cl.req("POST", "/api/v1/agents/elm-ms/revoke", admin, "")
+    check(st == 409, "revoking twice is 409 (%d)" % st)
+    st, _, _ = cl.req("POST", "/api/v1/agents/nope/revoke", admin, "")
+    check(st == 404, "revoking an unknown agent is 404 (%d)" % st)
+    for p in ("/api/v1/agents/elm-ms/delete", "/api/v1/agents/..%2Fx/enrol", "/api/v1/agents/elm-ms",
+              "/api/v1/agents/.x/enrol"):
+        st, _, _ = cl.req("POST", p, admin, "")
+        check(st in (404, 405), "POST %s refused (%d)" % (p, st))
+
+    # Probes.
+    st, _, body = cl.req("GET", "/api/v1/sites/oak-es/probes", vtok)
+    check(st == 200 and json.loads(body)["probes"] == sorted(PROBES), "probe list (%s)" % body[:100])
+    st, _, body = cl.req("GET", "/api/v1/sites/pine-hs/probes", vtok)
+    check(st == 200 and json.loads(body)["probes"] == [], "site without probes (%d)" % st)
+    st, _, _ = cl.req("GET", "/api/v1/sites/nope/probes", vtok)
+    check(st == 404, "probes of an unknown site is 404 (%d)" % st)
+    q = urllib.parse.urlencode({"probe": "dns 1.1.1.1", "from": now - 3600, "to": now})
+    st, _, body = cl.req("GET", "/api/v1/sites/oak-es/series?" + q, vtok)
+    pts = [p for p in json.loads(body)["series"][0]["points"] if p.get("rtt_ms") is not None] \
+        if st == 200 else []
+    check(len(pts) >= 20 and all(12.5 <= p["rtt_ms"] <= 14.5 and abs(p["loss"] - 0.02) < 1e-9
+                                 for p in pts), "probe series (%d points)" % len(pts))
 
 
 def http_checks(cl, viewer_token):
@@ -277,6 +402,7 @@ def http_checks(cl, viewer_token):
     check(st == 403, "read-only user cannot POST (%d)" % st)
     st, _, _ = cl.req("POST", target, auth, "{}")
     check(st == 403, "read-only token cannot POST (%d)" % st)
+    admin_checks(cl, viewer_token, cookies, {"admin": csrf, "viewer": vcsrf})
     st, _, _ = cl.req("DELETE", "/api/v1/sites/oak-es", {"Cookie": cookies["admin"]})
     check(st == 403, "DELETE without CSRF token refused (%d)" % st)
     st, _, _ = cl.req("POST", "/logout", {"Cookie": cookies["viewer"]})
