@@ -551,46 +551,20 @@ static int setup_schema(struct np_state_db *db, const char *path, struct np_err 
                          version, NP_STATE_DB_SCHEMA_VERSION);
         goto out_rollback;
     }
-    if (version == 0) {
-        ret = exec_sql(db, schema_v1, err, "create schema");
-        if (ret < 0) {
-            goto out_rollback;
-        }
+    /* Each step upgrades in place, in the same transaction: a new file runs
+     * them all; an older one gains the later tables; nothing existing changes. */
+    static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+    _Static_assert(sizeof migrations / sizeof migrations[0] == NP_STATE_DB_SCHEMA_VERSION,
+                   "one migration per schema version");
+    for (int v = version; v < NP_STATE_DB_SCHEMA_VERSION; v++) {
         /* PRAGMA takes no parameters; the value is our own constant. */
-        ret = exec_sql(db, "PRAGMA user_version = 1", err, "user_version");
+        char pragma[40];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+        ret = exec_sql(db, migrations[v], err, "upgrade schema");
         if (ret < 0) {
             goto out_rollback;
         }
-        version = 1;
-    }
-    /* Upgrades in place, in the same transaction: a file of version 1 gains
-     * the report tables; nothing existing changes. */
-    if (version < 2) {
-        ret = exec_sql(db, schema_v2, err, "upgrade schema to 2");
-        if (ret < 0) {
-            goto out_rollback;
-        }
-        ret = exec_sql(db, "PRAGMA user_version = 2", err, "user_version");
-        if (ret < 0) {
-            goto out_rollback;
-        }
-    }
-    if (version < 3) {
-        ret = exec_sql(db, schema_v3, err, "upgrade schema to 3");
-        if (ret < 0) {
-            goto out_rollback;
-        }
-        ret = exec_sql(db, "PRAGMA user_version = 3", err, "user_version");
-        if (ret < 0) {
-            goto out_rollback;
-        }
-    }
-    if (version < 4) {
-        ret = exec_sql(db, schema_v4, err, "upgrade schema to 4");
-        if (ret < 0) {
-            goto out_rollback;
-        }
-        ret = exec_sql(db, "PRAGMA user_version = 4", err, "user_version");
+        ret = exec_sql(db, pragma, err, "user_version");
         if (ret < 0) {
             goto out_rollback;
         }
