@@ -91,6 +91,27 @@ def start_snmpd(work, conf_text, community="public", wait_s=20):
     return proc, port
 
 
+def start_snmpsim(work, recordings):
+    """Starts snmpsimd on a free loopback port serving recordings, a list of
+    (community, path to a .snmprec) pairs, from folders under work; returns
+    (Popen, port). As root it runs as nobody. Stop it with stop_proc()."""
+    data, cache = os.path.join(work, "sim-data"), os.path.join(work, "sim-cache")
+    os.makedirs(data)
+    os.makedirs(cache)
+    for community, path in recordings:
+        dst = os.path.join(data, community + ".snmprec")
+        shutil.copy(path, dst)
+        os.chmod(dst, 0o644)
+    os.chmod(data, 0o755)
+    port = free_udp_port()
+    cmd = ["snmpsimd", f"--data-dir={data}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
+           f"--cache-dir={cache}", "--logging-method=null"]
+    if os.geteuid() == 0:
+        shutil.chown(cache, "nobody", "nogroup")
+        cmd += ["--process-user=nobody", "--process-group=nogroup"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), port
+
+
 def stop_proc(proc, wait_s=10):
     if proc is None or proc.poll() is not None:
         return

@@ -90,25 +90,12 @@ def main():
     agent, recdir = sys.argv[1], sys.argv[2]
     fails = helpers.Failures("test_snmpsim")
     work = helpers.mkdtemp("np-snmpsim-")
-    data = os.path.join(work, "data")
-    cache = os.path.join(work, "cache")
-    os.mkdir(data)
-    os.mkdir(cache)
     recs = sorted(glob.glob(os.path.join(recdir, "*.snmprec")))
     fails.check(len(recs) >= 8, f"recordings found: {len(recs)}")
-    for r in recs:
-        shutil.copy(r, data)
-        os.chmod(os.path.join(data, os.path.basename(r)), 0o644)
-    os.chmod(data, 0o755)
     if os.geteuid() == 0:
-        shutil.chown(cache, "nobody", "nogroup")
         shutil.chown(work, "nobody", "nogroup")
-    port = helpers.free_udp_port()
-    cmd = ["snmpsimd", f"--data-dir={data}", f"--agent-udpv4-endpoint=127.0.0.1:{port}",
-           f"--cache-dir={cache}", "--logging-method=null"]
-    if os.geteuid() == 0:
-        cmd += ["--process-user=nobody", "--process-group=nogroup"]
-    sim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sim, port = helpers.start_snmpsim(
+        work, [(os.path.basename(r)[:-len(".snmprec")], r) for r in recs])
     try:
         names = [os.path.basename(r)[:-len(".snmprec")] for r in recs]
         for n in names:
