@@ -17,43 +17,33 @@
 #    `netpulse` starts as root and drops to netpulse itself, and its batches
 #    arrive: /api/v1/sites shows the site's last_seen. Exits 77 (skipped)
 #    without root, or without debootstrap or network access when no cached
-#    root exists.
+#    root exists. The cache and the helpers are shared with upgrade.sh (lib.sh).
 set -eu
 SRC=$1
 BUILD=$2
 WORK=$3
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "needs root: skipped"; exit 77; }
+. "$HERE/lib.sh"
 
-failures=0
-fail() {
-    echo "FAIL: $*" >&2
-    failures=$((failures + 1))
-}
-ok() { echo "ok   $*"; }
-
-mkdir -p "$WORK/cache"
+CACHE=$WORK/cache
 DEB=$WORK/deb
 ROOT=$WORK/root
+LOG=$WORK/apt.log
+mkdir -p "$CACHE"
+: >"$LOG"
 CPID=""
 APID=""
 cleanup() {
     [ -n "$APID" ] && kill -9 "$APID" 2>/dev/null || true
     [ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null || true
     wait 2>/dev/null || true
-    for m in "$ROOT/var/cache/apt/archives" "$ROOT/proc" "$ROOT/dev"; do
-        mountpoint -q "$m" 2>/dev/null && umount -l "$m"
-    done
-    rm -rf "$ROOT"
+    np_root_cleanup
 }
 trap cleanup EXIT
 
 # ---- 1. build and inspect
-t0=$(date +%s)
-"$SRC/packaging/build-deb.sh" "$DEB" || { echo "FAIL: build-deb.sh"; exit 1; }
-echo "build-deb: $(($(date +%s) - t0)) s"
-AGENT_DEB=$(ls "$DEB"/netpulse-agent_*.deb)
-COLL_DEB=$(ls "$DEB"/netpulse-collector_*.deb)
+np_new_debs "$DEB" || { echo "FAIL: build-deb.sh"; exit 1; }
 contains() { # deb path
     dpkg-deb -c "$1" | awk '{print $6}' | grep -qx "./$2" && ok "$(basename "$1") has /$2" ||
         fail "$(basename "$1") lacks /$2"
@@ -105,39 +95,17 @@ if [ "${NETPULSE_PKG_ROOT:-1}" = 0 ]; then
 fi
 
 # ---- 2. a fresh Debian 12 root
-CACHE=$WORK/cache
-if [ ! -s "$CACHE/root.tar" ]; then
-    command -v debootstrap >/dev/null || { echo "no debootstrap: install test skipped"; exit 77; }
-    t0=$(date +%s)
-    rm -rf "$CACHE/root.tmp"
-    if ! debootstrap --variant=minbase bookworm "$CACHE/root.tmp" http://deb.debian.org/debian \
-        >"$CACHE/debootstrap.log" 2>&1; then
-        echo "debootstrap failed (network?): install test skipped"
-        tail -3 "$CACHE/debootstrap.log"
-        rm -rf "$CACHE/root.tmp"
-        [ $failures -eq 0 ] || exit 1
-        exit 77
-    fi
-    tar -C "$CACHE/root.tmp" -cf "$CACHE/root.tar.tmp" . && mv "$CACHE/root.tar.tmp" "$CACHE/root.tar"
-    rm -rf "$CACHE/root.tmp"
-    echo "debootstrap: $(($(date +%s) - t0)) s"
+rc=0
+np_root_new || rc=$?
+if [ $rc -ne 0 ]; then
+    echo "no Debian 12 root: install test skipped"
+    [ $failures -eq 0 ] && [ $rc -eq 77 ] || exit 1
+    exit 77
 fi
-rm -rf "$ROOT"
-mkdir -p "$ROOT" "$CACHE/archives/partial"
-tar -C "$ROOT" -xf "$CACHE/root.tar"
-cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-mount --bind /proc "$ROOT/proc"
-mount --bind /dev "$ROOT/dev"
-mount --bind "$CACHE/archives" "$ROOT/var/cache/apt/archives"
-mkdir -p "$ROOT/debs"
 cp "$AGENT_DEB" "$COLL_DEB" "$ROOT/debs/"
-in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"; }
 t0=$(date +%s)
-in_root apt-get -o Acquire::Retries=3 -q update >"$WORK/apt.log" 2>&1 ||
-    { tail -5 "$WORK/apt.log"; echo "apt-get update failed: install test skipped"; exit 77; }
-if ! in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    /debs/"$(basename "$AGENT_DEB")" /debs/"$(basename "$COLL_DEB")" >>"$WORK/apt.log" 2>&1; then
-    tail -20 "$WORK/apt.log"
+if ! np_apt install /debs/"$(basename "$AGENT_DEB")" /debs/"$(basename "$COLL_DEB")"; then
+    tail -20 "$LOG"
     echo "FAIL: apt-get install of the packages"
     exit 1
 fi
@@ -158,10 +126,8 @@ done
 in_root man -w netpulse-agent.conf >/dev/null 2>&1 || true
 
 # Configs adjusted for loopback: the packaged files with a few keys set.
-sed -i 's/^\[collector\]$/[collector]\nlisten = 127.0.0.1:0\nplain_http = yes/' \
-    "$ROOT/etc/netpulse/collector.conf"
+np_collector_loopback 0
 printf '\n[dashboard]\npublic = yes\n' >>"$ROOT/etc/netpulse/collector.conf"
-as_np() { in_root setpriv --reuid=netpulse --regid=netpulse --init-groups "$@"; }
 as_np /usr/sbin/netpulse-collector -c /etc/netpulse/collector.conf --check || fail "collector --check"
 
 set +e
@@ -171,26 +137,17 @@ set -e
 [ $rc -eq 2 ] && grep -q "refusing to run as root" "$WORK/root-refused.log" &&
     ok "packaged collector refuses root" || fail "collector as root: rc=$rc $(cat "$WORK/root-refused.log")"
 
-# chroot, env and setpriv exec each other: $! is the daemon's pid.
-chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin setpriv --reuid=netpulse \
-    --regid=netpulse --init-groups /usr/sbin/netpulse-collector -c /etc/netpulse/collector.conf \
-    -f --port-file /var/lib/netpulse/port >"$WORK/collector.log" 2>&1 &
-CPID=$!
-for _ in $(seq 100); do [ -s "$ROOT/var/lib/netpulse/port" ] && break; sleep 0.1; done
-PORT=$(cat "$ROOT/var/lib/netpulse/port" 2>/dev/null || true)
-[ -n "$PORT" ] || { tail "$WORK/collector.log"; echo "FAIL: collector did not start"; exit 1; }
+: >"$WORK/collector.log"
+np_start_collector "$WORK/collector.log" /var/lib/netpulse/port ||
+    { echo "FAIL: collector did not start"; exit 1; }
 ok "collector listening port=$PORT"
 TOKEN=$(as_np /usr/bin/netpulse -c /etc/netpulse/collector.conf agent enrol school-pkg | head -1)
 [ -n "$TOKEN" ] || fail "no token from netpulse agent enrol"
-sed -i "s|^\[agent\]\$|[agent]\nid = school-pkg\ncollector = http://127.0.0.1:$PORT\ntoken = $TOKEN\nbatch_interval = 1s|" \
-    "$ROOT/etc/netpulse/agent.conf"
-printf '\n[probe collector]\ntype = tcp\ntarget = 127.0.0.1:%s\ninterval = 1s\ntimeout = 500ms\n' \
-    "$PORT" >>"$ROOT/etc/netpulse/agent.conf"
+np_agent_loopback school-pkg "$PORT" "$TOKEN"
 in_root /usr/sbin/netpulse-agent -c /etc/netpulse/agent.conf --check || fail "agent --check"
 # As root: the agent drops to the packaged `user = netpulse` itself.
-chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/netpulse-agent \
-    -c /etc/netpulse/agent.conf -f >"$WORK/agent.log" 2>&1 &
-APID=$!
+: >"$WORK/agent.log"
+np_start_agent "$WORK/agent.log"
 
 seen=""
 for _ in $(seq 60); do
@@ -211,13 +168,10 @@ walk(json.load(sys.stdin))' 2>/dev/null || true)
 done
 [ -n "$seen" ] && ok "agent batches arrived: school-pkg last_seen_ms=$seen" ||
     fail "no last_seen for school-pkg: $(curl -s "http://127.0.0.1:$PORT/api/v1/sites" | head -c 400)"
-uids() { awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$1/status"; }
-[ "$(uids "$APID")" = "$NP_UID $NP_UID $NP_UID $NP_UID" ] && ok "agent runs as netpulse" ||
-    fail "agent Uid: $(uids "$APID")"
+np_runs_as_netpulse "$APID" agent
 [ "$(awk '/^CapEff:/ { print $2 }' "/proc/$APID/status")" = 0000000000000000 ] &&
     ok "agent holds no capability (no capture, no icmp)" || fail "agent CapEff"
-[ "$(uids "$CPID")" = "$NP_UID $NP_UID $NP_UID $NP_UID" ] && ok "collector runs as netpulse" ||
-    fail "collector Uid: $(uids "$CPID")"
+np_runs_as_netpulse "$CPID" collector
 find "$ROOT/var/lib/netpulse" -mindepth 1 ! -uid "$NP_UID" -printf '%p\n' |
     grep . && fail "files under /var/lib/netpulse not owned by netpulse" || ok "data owned by netpulse"
 kill -TERM "$APID" "$CPID"
@@ -227,12 +181,10 @@ APID=""
 CPID=""
 
 # Remove keeps data and config; purge removes them.
-in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q netpulse-agent netpulse-collector \
-    >>"$WORK/apt.log" 2>&1 || fail "apt-get remove"
+np_apt remove netpulse-agent netpulse-collector || fail "apt-get remove"
 [ -e "$ROOT/var/lib/netpulse/state.db" ] && [ -e "$ROOT/etc/netpulse/agent.conf" ] &&
     ok "remove keeps state.db and the configs" || fail "remove lost data or config"
-in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q netpulse-agent netpulse-collector \
-    >>"$WORK/apt.log" 2>&1 || fail "apt-get purge"
+np_apt purge netpulse-agent netpulse-collector || fail "apt-get purge"
 [ ! -e "$ROOT/etc/netpulse/agent.conf" ] && [ ! -e "$ROOT/var/lib/netpulse/state.db" ] &&
     ok "purge removes data and configs" || fail "purge left files"
 
