@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,22 @@ static const char schema_v1[] =
     " notified INTEGER NOT NULL"
     ") STRICT;";
 
+/* 2: the conditions whose on-notice was recorded and not yet followed by its
+ * off-notice (interface down, ...): a restarted collector still sends the
+ * off-notice. kind is the on-notice's kind name. */
+static const char schema_v2[] = "CREATE TABLE IF NOT EXISTS open_conditions ("
+                                " kind TEXT NOT NULL,"
+                                " site TEXT NOT NULL,"
+                                " subject TEXT NOT NULL,"
+                                " start_ms INTEGER NOT NULL,"
+                                " value REAL NOT NULL,"
+                                " threshold REAL NOT NULL,"
+                                " PRIMARY KEY (kind, site, subject)"
+                                ") STRICT;";
+
+/* Schema steps: migrations[i] takes user_version i to i + 1. */
+static const char *const migrations[NP_ALERT_DB_SCHEMA_VERSION] = {schema_v1, schema_v2};
+
 enum stmt_id {
     S_BEGIN,
     S_COMMIT,
@@ -57,6 +74,9 @@ enum stmt_id {
     S_ATTEMPT,
     S_LIST,
     S_DOWN_LIST,
+    S_COND_SET,
+    S_COND_DEL,
+    S_COND_LIST,
     S_COUNT
 };
 
@@ -90,6 +110,13 @@ static const char *const stmt_sql[S_COUNT] = {
                " FROM alerts a LEFT JOIN deliveries d ON d.alert_id = a.id"
                " GROUP BY a.id ORDER BY a.id DESC LIMIT ?1",
     [S_DOWN_LIST] = "SELECT site, since_ms, notified FROM down_sites ORDER BY site",
+    [S_COND_SET] = "INSERT INTO open_conditions (kind, site, subject, start_ms, value, threshold)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, site, subject) DO UPDATE"
+                   " SET start_ms = excluded.start_ms, value = excluded.value,"
+                   " threshold = excluded.threshold",
+    [S_COND_DEL] = "DELETE FROM open_conditions WHERE kind = ?1 AND site = ?2 AND subject = ?3",
+    [S_COND_LIST] = "SELECT kind, site, subject, start_ms, value, threshold FROM open_conditions"
+                    " ORDER BY kind, site, subject",
 };
 
 struct np_alert_db {
@@ -176,13 +203,16 @@ int np_alert_db_open(const char *path, struct np_alert_db **out, struct np_err *
                          path, version, NP_ALERT_DB_SCHEMA_VERSION);
         goto out_close;
     }
-    if (version < 1 && (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-                        sqlite3_exec(db->conn, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
-                        sqlite3_exec(db->conn, "PRAGMA user_version = 1; COMMIT", NULL, NULL,
-                                     NULL) != SQLITE_OK)) {
-        ret = fail(db, err, "schema");
-        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
-        goto out_close;
+    for (; version < NP_ALERT_DB_SCHEMA_VERSION; version++) {
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d; COMMIT", version + 1);
+        if (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db->conn, migrations[version], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(db->conn, bump, NULL, NULL, NULL) != SQLITE_OK) {
+            ret = fail(db, err, "schema");
+            sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+            goto out_close;
+        }
     }
     for (int i = 0; i < S_COUNT; i++) {
         if (sqlite3_prepare_v3(db->conn, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[i],
@@ -250,6 +280,34 @@ static int track_down(struct np_alert_db *db, const struct np_alert *a, struct n
     return ret;
 }
 
+/* open_conditions follows the condition notices. */
+static int track_cond(struct np_alert_db *db, const struct np_alert *a, struct np_err *err)
+{
+    enum np_alert_kind on = a->kind, off;
+    bool opens = np_alert_kind_cond(a->kind, NULL);
+    if (!opens) {
+        int k = 0;
+        while (k < NP_ALERT_KIND_COUNT &&
+               !(np_alert_kind_cond((enum np_alert_kind)k, &off) && off == a->kind)) {
+            k++;
+        }
+        if (k == NP_ALERT_KIND_COUNT) {
+            return 0; /* not a condition's notice */
+        }
+        on = (enum np_alert_kind)k;
+    }
+    sqlite3_stmt *st = get(db, opens ? S_COND_SET : S_COND_DEL);
+    sqlite3_bind_text(st, 1, np_alert_kind_name(on), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, a->site, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, a->subject, -1, SQLITE_STATIC);
+    if (opens) {
+        sqlite3_bind_int64(st, 4, a->start_ms);
+        sqlite3_bind_double(st, 5, a->value);
+        sqlite3_bind_double(st, 6, a->threshold);
+    }
+    return exec(db, st, err, "open_conditions");
+}
+
 int np_alert_db_record(struct np_alert_db *db, const struct np_alert *a, const char *subject,
                        const struct np_delivery_new *d, size_t n, int64_t now_ms, int64_t *alert_id,
                        bool *created, struct np_err *err)
@@ -307,7 +365,7 @@ int np_alert_db_record(struct np_alert_db *db, const struct np_alert *a, const c
             goto out_rollback;
         }
     }
-    if ((ret = track_down(db, a, err)) != 0) {
+    if ((ret = track_down(db, a, err)) != 0 || (ret = track_cond(db, a, err)) != 0) {
         goto out_rollback;
     }
     if (created) {
@@ -441,6 +499,28 @@ int np_alert_db_down_sites(struct np_alert_db *db, np_alert_db_down_cb cb, void 
     }
     if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
         ret = fail(db, err, "down sites");
+    }
+    sqlite3_reset(st);
+    return ret;
+}
+
+int np_alert_db_open_conditions(struct np_alert_db *db, np_alert_db_cond_cb cb, void *ctx,
+                                struct np_err *err)
+{
+    sqlite3_stmt *st = get(db, S_COND_LIST);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        enum np_alert_kind k;
+        if (np_alert_kind_parse(text(st, 0), &k) != 0) {
+            continue; /* written by a newer version */
+        }
+        if ((ret = cb(k, text(st, 1), text(st, 2), sqlite3_column_int64(st, 3),
+                      sqlite3_column_double(st, 4), sqlite3_column_double(st, 5), ctx)) != 0) {
+            break;
+        }
+    }
+    if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        ret = fail(db, err, "open conditions");
     }
     sqlite3_reset(st);
     return ret;

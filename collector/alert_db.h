@@ -5,9 +5,12 @@
  * Tables: alerts (one row per idempotency key: recording the same alert again
  * changes nothing), deliveries (one per alert and channel: the built message
  * or JSON body, its state pending/sent/failed/suppressed, attempts, next
- * attempt time, last outcome) and down_sites (the sites whose DOWN was
+ * attempt time, last outcome), down_sites (the sites whose DOWN was
  * recorded and not yet followed by an UP: a restarted collector goes on from
- * there instead of notifying them again).
+ * there instead of notifying them again) and open_conditions (the same for
+ * conditions, np_alert_kind_cond(): an interface down before a restart gets
+ * its UP notice after it). Schema steps run in order from PRAGMA
+ * user_version, one transaction each.
  *
  * Nothing is sent twice: a delivery is marked sent in the row that counts its
  * attempts, right after the server accepted it; the alerter takes only
@@ -31,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NP_ALERT_DB_SCHEMA_VERSION 1
+#define NP_ALERT_DB_SCHEMA_VERSION 2 /* 2: open_conditions */
 
 struct np_alert_db;
 
@@ -117,6 +120,16 @@ int np_alert_db_list(struct np_alert_db *db, size_t limit, np_alert_db_alert_cb 
 typedef int (*np_alert_db_down_cb)(const char *site, int64_t since_ms, bool notified, void *ctx);
 int np_alert_db_down_sites(struct np_alert_db *db, np_alert_db_down_cb cb, void *ctx,
                            struct np_err *err);
+
+/* Calls cb for each open condition: its on-notice kind, site, subject,
+ * start, value and threshold (strings borrowed for the call). Recorded by
+ * np_alert_db_record: an on-notice (np_alert_kind_cond) opens (kind, site,
+ * subject), its off-notice closes it. */
+typedef int (*np_alert_db_cond_cb)(enum np_alert_kind on_kind, const char *site,
+                                   const char *subject, int64_t start_ms, double value,
+                                   double threshold, void *ctx);
+int np_alert_db_open_conditions(struct np_alert_db *db, np_alert_db_cond_cb cb, void *ctx,
+                                struct np_err *err);
 
 /* "pending", "sent", "failed", "suppressed". */
 const char *np_delivery_state_name(enum np_delivery_state s);

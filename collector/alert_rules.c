@@ -39,6 +39,9 @@ struct cond {
     bool notified;    /* the on-notice went out */
     int64_t start_ms; /* condition start in the notice */
     double value, threshold;
+    int64_t last_ms;        /* UTIL: time of the last sample */
+    bool clearing;          /* UTIL: notified, samples below util_clear ... */
+    int64_t clear_since_ms; /* ... since */
 };
 
 /* A digest batch of one kind (DOWN, UP, REMINDER). */
@@ -137,7 +140,10 @@ void np_alert_rules_defaults(struct np_alert_rules_config *c)
     c->iface_hold_ms = 60000;
     c->util_threshold = 0.9;
     c->util_duration_ms = 900000;
+    c->util_clear = 0.8;
+    c->util_clear_ms = 300000;
     c->sla = true;
+    c->sla_budget_left = 0;
     c->spool_threshold = 0.8;
     c->spool_dropped = true;
     c->disk_free_min = 0.1;
@@ -648,15 +654,34 @@ static int settled(struct np_alert_rules *r, const struct np_alert_input *in)
 
 /* ---- conditions ----------------------------------------------------------- */
 
+/* Order of conds: family, site, subject (as stored: cut at its size). */
+static int cond_cmp(const struct cond *c, enum cond_family fam, const char *site, const char *sub)
+{
+    if (c->fam != fam) {
+        return c->fam < fam ? -1 : 1;
+    }
+    int d = strcmp(c->site, site);
+    return d ? d : strncmp(c->subject, sub, sizeof c->subject - 1);
+}
+
+/* The condition (fam, site, subject), created when new. conds stay sorted
+ * (binary search: a district's every interface has one for utilisation, and
+ * every sample looks its own up). The pointer is good until the next call. */
 static struct cond *get_cond(struct np_alert_rules *r, enum cond_family fam, const char *site,
                              const char *subject)
 {
     const char *sub = subject ? subject : "";
-    for (size_t i = 0; i < r->n_conds; i++) {
-        struct cond *c = &r->conds[i];
-        if (c->fam == fam && strcmp(c->site, site) == 0 &&
-            strncmp(c->subject, sub, sizeof c->subject - 1) == 0) {
-            return c;
+    size_t lo = 0, hi = r->n_conds;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = cond_cmp(&r->conds[mid], fam, site, sub);
+        if (d == 0) {
+            return &r->conds[mid];
+        }
+        if (d < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
     if (r->n_conds == r->cap_conds) {
@@ -668,7 +693,9 @@ static struct cond *get_cond(struct np_alert_rules *r, enum cond_family fam, con
         r->conds = v;
         r->cap_conds = cap;
     }
-    struct cond *c = &r->conds[r->n_conds++];
+    memmove(&r->conds[lo + 1], &r->conds[lo], (r->n_conds - lo) * sizeof *r->conds);
+    r->n_conds++;
+    struct cond *c = &r->conds[lo];
     memset(c, 0, sizeof *c);
     c->fam = fam;
     copy_str(c->site, sizeof c->site, site);
@@ -722,6 +749,9 @@ static int cond_notice(struct np_alert_rules *r, struct cond *c, bool on, int64_
 
 static void tick_cond(struct np_alert_rules *r, struct cond *c, int64_t now_ms)
 {
+    if (c->fam == CF_UTIL || c->fam == CF_SLA) {
+        return; /* judged when their samples arrive (util_set, sla_set) */
+    }
     if (c->is_true && !c->notified && now_ms - c->since_ms >= fam_hold(r, c->fam)) {
         /* the site's own DOWN covers an uplink or interface seen down while
          * it is silent */
@@ -760,6 +790,102 @@ static int cond_set(struct np_alert_rules *r, enum cond_family fam, const struct
     }
     tick_cond(r, c, now_ms);
     return 0;
+}
+
+/* Utilisation on the samples' timeline (see the header). */
+static int util_set(struct np_alert_rules *r, const struct np_alert_input *in, int64_t now_ms)
+{
+    const struct np_alert_rules_config *cfg = &r->cfg;
+    struct cond *c = get_cond(r, CF_UTIL, in->site, in->subject);
+    if (!c) {
+        return -ENOMEM;
+    }
+    int64_t t = in->time_ms;
+    int64_t from = in->start_ms > 0 && in->start_ms <= t ? in->start_ms : t;
+    bool gap = c->last_ms && t - c->last_ms > NP_ALERT_UTIL_GAP_MS;
+    if (c->last_ms && t <= c->last_ms) {
+        return 0; /* a sample seen already (replay) or out of order */
+    }
+    c->last_ms = t;
+    c->threshold = cfg->util_threshold;
+    if (!c->notified) {
+        c->value = in->value;
+        if (in->value < cfg->util_threshold) {
+            c->is_true = false;
+            return 0;
+        }
+        if (!c->is_true || gap) {
+            c->is_true = true;
+            c->since_ms = c->start_ms = from;
+        }
+        if (t - c->since_ms >= cfg->util_duration_ms) {
+            c->notified = true;
+            c->clearing = false;
+            return cond_notice(r, c, true, now_ms);
+        }
+        return 0;
+    }
+    if (in->value >= cfg->util_clear) {
+        c->clearing = false;
+        c->value = in->value > c->value ? in->value : c->value; /* the peak, for the notice */
+        return 0;
+    }
+    if (!c->clearing || gap) {
+        c->clearing = true;
+        c->clear_since_ms = from;
+    }
+    if (t - c->clear_since_ms < cfg->util_clear_ms) {
+        return 0;
+    }
+    c->value = in->value;
+    c->is_true = c->notified = c->clearing = false;
+    return cond_notice(r, c, false, now_ms);
+}
+
+/* SLA per site and month (see the header). */
+static int sla_set(struct np_alert_rules *r, const struct np_alert_input *in, int64_t now_ms)
+{
+    struct cond *c = get_cond(r, CF_SLA, in->site, NULL);
+    if (!c) {
+        return -ENOMEM;
+    }
+    if (c->start_ms != in->start_ms) { /* a new month: a clean slate */
+        c->is_true = c->notified = false;
+        c->start_ms = in->start_ms;
+    }
+    c->value = in->value;
+    c->threshold = in->threshold;
+    c->is_true = in->budget_left < r->cfg.sla_budget_left;
+    if (c->is_true && !c->notified) {
+        c->notified = true;
+        c->since_ms = in->time_ms;
+        return cond_notice(r, c, true, now_ms);
+    }
+    return 0;
+}
+
+void np_alert_sla_input(const char *site, int64_t month_start_ms, int64_t month_end_ms,
+                        int64_t allowed_ms, int64_t used_ms, double target, int64_t now_ms,
+                        struct np_alert_input *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = NP_ALERT_IN_SLA;
+    out->site = site;
+    out->time_ms = now_ms;
+    out->start_ms = month_start_ms;
+    out->end_ms = month_end_ms;
+    out->threshold = target;
+    if (allowed_ms > 0) {
+        out->budget_left = (double)(allowed_ms - used_ms) / (double)allowed_ms;
+    } else {
+        out->budget_left = used_ms > 0 ? -1.0 : 1.0;
+    }
+    double den = allowed_ms > 0 && target < 1 ? (double)allowed_ms / (1 - target)
+                                              : (double)(month_end_ms - month_start_ms);
+    out->value = den > 0 ? 1.0 - (double)used_ms / den : 1.0;
+    if (out->value < 0) {
+        out->value = 0;
+    }
 }
 
 static int dropped(struct np_alert_rules *r, const struct np_alert_input *in, int64_t now_ms)
@@ -805,19 +931,10 @@ int np_alert_rules_input(struct np_alert_rules *r, const struct np_alert_input *
     case NP_ALERT_IN_UTIL:
         if (c->util_threshold <= 0 || !in->subject) {
             return c->util_threshold > 0 ? -EINVAL : 0;
-        } else {
-            struct np_alert_input x = *in;
-            x.threshold = c->util_threshold;
-            /* clears 5 points below the threshold: no notice per sample around it */
-            return cond_set(r, CF_UTIL, &x, in->value >= c->util_threshold,
-                            in->value < c->util_threshold - 0.05, in->time_ms, now_ms);
         }
+        return util_set(r, in, now_ms);
     case NP_ALERT_IN_SLA:
-        if (!c->sla) {
-            return 0;
-        }
-        return cond_set(r, CF_SLA, in, in->value < in->threshold, in->value >= in->threshold,
-                        in->time_ms, now_ms);
+        return c->sla ? sla_set(r, in, now_ms) : 0;
     case NP_ALERT_IN_SPOOL:
         if (c->spool_threshold <= 0) {
             return 0;
@@ -873,6 +990,48 @@ int np_alert_rules_restore(struct np_alert_rules *r, const char *site, int64_t s
     s->notified = notified;
     s->suppressed_rec = !notified;
     s->next_reminder_ms = notified && r->cfg.reminder_ms ? now_ms + r->cfg.reminder_ms : 0;
+    return 0;
+}
+
+static const enum cond_family kind_fams[] = {CF_UPLINK, CF_IFACE, CF_UTIL, CF_SPOOL, CF_DISK};
+
+bool np_alert_kind_cond(enum np_alert_kind kind, enum np_alert_kind *off)
+{
+    for (size_t i = 0; i < sizeof kind_fams / sizeof kind_fams[0]; i++) {
+        if (fam_kinds[kind_fams[i]].on == kind) {
+            if (off) {
+                *off = fam_kinds[kind_fams[i]].off;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+int np_alert_rules_restore_cond(struct np_alert_rules *r, enum np_alert_kind on_kind,
+                                const char *site, const char *subject, int64_t start_ms,
+                                double value, double threshold)
+{
+    const size_t n = sizeof kind_fams / sizeof kind_fams[0];
+    size_t i = 0;
+    while (i < n && fam_kinds[kind_fams[i]].on != on_kind) {
+        i++;
+    }
+    if (i == n) {
+        return -EINVAL;
+    }
+    bool district = kind_fams[i] == CF_DISK; /* the collector's own: no site */
+    if (!district && !valid_id(site)) {
+        return -EINVAL;
+    }
+    struct cond *c = get_cond(r, kind_fams[i], district ? "" : site, subject);
+    if (!c) {
+        return -ENOMEM;
+    }
+    c->is_true = c->notified = true;
+    c->since_ms = c->start_ms = start_ms;
+    c->value = value;
+    c->threshold = threshold;
     return 0;
 }
 

@@ -8,8 +8,11 @@
  *   SETTLED   an outage of the site is final (outage.h): start, end, cause
  *   UPLINK    the agent's probes say the uplink went down/up at time_ms
  *   IFACE     a monitored interface (subject) went down/up at time_ms
- *   UTIL      utilisation sample (value, 0..1) of interface subject
- *   SLA       the month's projected uptime (value) against target (threshold)
+ *   UTIL      utilisation sample (value, 0..1) of interface subject, taken
+ *             at time_ms over [start_ms, time_ms) (start_ms 0: time_ms)
+ *   SLA       a site's month [start_ms, end_ms): the uptime it can still
+ *             reach (value), its target (threshold), the share of its
+ *             downtime budget left (budget_left); np_alert_sla_input
  *   SPOOL     the agent's spool fill ratio (value, 0..1)
  *   DROPPED   the agent's spool dropped data (SPOOL_OVERFLOW)
  *   DISK      the collector's free disk ratio (value, 0..1); site ""
@@ -37,11 +40,26 @@
  *     suppressed notice is still returned (suppressed = true) for the record,
  *     and the UP of a suppressed DOWN is suppressed too. A site still down when
  *     its window ends is notified then.
- * Conditions (uplink, interface, utilisation, SLA, spool, disk): notify once
- * when the condition has held for its hold time, once when it clears (if the
+ * Conditions (uplink, interface, spool, disk): notify once when the
+ * condition has held for its hold time, once when it clears (if the
  * on-notice was sent). An uplink-down whose end is already known when it is
  * learned (backlog after the outage) sends nothing: the site's UP notice
  * carries it.
+ * Utilisation (per interface, on the samples' own timeline, so a backlog
+ * uploaded after an outage is judged like live data): high from the start
+ * of the first sample >= util_threshold; any sample below the threshold
+ * before the notice, or a gap of more than NP_ALERT_UTIL_GAP_MS between
+ * samples, starts over. Notified (UTIL_HIGH) once the samples have stayed
+ * high for util_duration. Cleared (UTIL_OK) once samples have stayed below
+ * util_clear (hysteresis: lower than the threshold) for util_clear_ms; a
+ * sample at or above util_clear in between restarts that wait.
+ * SLA (per site and calendar month; start_ms of the input is the month's
+ * start): at risk when the share of the month's downtime budget left
+ * (budget_left, see np_alert_sla_input) is below sla_budget_left. With the
+ * default 0 that is "even a perfect rest of the month misses the target".
+ * One SLA_RISK per site and month (its key holds the month); SLA_OK is never
+ * sent (budget used stays used): the condition is cleared silently when the
+ * next month starts.
  *
  * Threads: a struct np_alert_rules is used by one thread at a time. */
 #ifndef NP_COLLECTOR_ALERT_RULES_H
@@ -55,6 +73,7 @@
 #define NP_ALERT_SUBJECT_MAX 128 /* bytes of a subject (interface key), with the NUL */
 #define NP_ALERT_KEY_MAX 256     /* bytes of an idempotency key, with the NUL */
 #define NP_ALERT_CAUSE_MAX 16
+#define NP_ALERT_UTIL_GAP_MS 300000 /* utilisation samples further apart: not sustained */
 
 enum np_alert_kind {
     NP_ALERT_SITE_DOWN,
@@ -105,7 +124,8 @@ struct np_alert_input {
     bool up;                  /* UPLINK/IFACE: true = up */
     int64_t start_ms, end_ms; /* SETTLED: the outage; UPLINK down: end_ms if already known */
     const char *cause;        /* SETTLED: "link", "agent", "unknown" */
-    double value, threshold;  /* UTIL/SLA/SPOOL/DISK */
+    double value, threshold;  /* UTIL/SLA/SPOOL/DISK; SLA: projected uptime, target */
+    double budget_left;       /* SLA: share of the month's downtime budget left (< 0: over) */
 };
 
 /* One site of a digest. */
@@ -150,7 +170,10 @@ struct np_alert_rules_config {
     int64_t uplink_hold_ms, iface_hold_ms;
     double util_threshold; /* 0: off */
     int64_t util_duration_ms;
+    double util_clear;     /* a notified high utilisation clears below this ... */
+    int64_t util_clear_ms; /* ... held this long */
     bool sla;
+    double sla_budget_left; /* at risk below this share of the budget left */
     double spool_threshold; /* 0: off; fill ratio */
     bool spool_dropped;
     double disk_free_min;                   /* 0: off */
@@ -181,6 +204,29 @@ void np_alert_rules_tick(struct np_alert_rules *r, int64_t now_ms);
  * unknown site is created. Errors: -EINVAL, -ENOMEM. */
 int np_alert_rules_restore(struct np_alert_rules *r, const char *site, int64_t since_ms,
                            bool notified, int64_t now_ms);
+
+/* Seeds a condition after a restart: its on-notice (on_kind: UPLINK_DOWN,
+ * IFACE_DOWN, UTIL_HIGH, SPOOL_FILLING or DISK_LOW) went out for the
+ * condition that started at start_ms, so its clearing sends the off-notice.
+ * subject may be NULL. Errors: -EINVAL (other kind, bad site), -ENOMEM. */
+int np_alert_rules_restore_cond(struct np_alert_rules *r, enum np_alert_kind on_kind,
+                                const char *site, const char *subject, int64_t start_ms,
+                                double value, double threshold);
+
+/* Whether kind is the on-notice of a condition that np_alert_rules_restore_cond
+ * takes, and its off-notice (*off, may be NULL). */
+bool np_alert_kind_cond(enum np_alert_kind kind, enum np_alert_kind *off);
+
+/* Builds the SLA input of site (borrowed) for the calendar month
+ * [month_start_ms, month_end_ms) from its downtime budget (uptime.h:
+ * allowed_ms, used_ms so far) and its target (0 < target < 1):
+ * budget_left = (allowed - used) / allowed (no allowance: 1 without downtime,
+ * -1 with); value = the month's uptime if the rest of it is clean, 1 -
+ * used / (allowed / (1 - target)) (the month's length when nothing is
+ * allowed); threshold = target; time_ms = now_ms. Pure, any thread. */
+void np_alert_sla_input(const char *site, int64_t month_start_ms, int64_t month_end_ms,
+                        int64_t allowed_ms, int64_t used_ms, double target, int64_t now_ms,
+                        struct np_alert_input *out);
 
 /* Takes the next notification (oldest first); NULL when none. */
 struct np_alert *np_alert_rules_pop(struct np_alert_rules *r);

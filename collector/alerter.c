@@ -3,9 +3,13 @@
 #include "alert_db.h"
 #include "alert_mail.h"
 #include "curl_uv.h"
+#include "iface_key.h"
 #include "metrics.h"
 #include "netpulse/clock.h"
 #include "netpulse/log.h"
+#include "netpulse/wire.h"
+#include "report_data.h"
+#include "report_time.h"
 #include "state_db.h"
 
 #include <curl/curl.h>
@@ -15,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/statvfs.h>
 
 #define TICK_MS 1000
@@ -23,6 +28,7 @@
 #define DUE_BATCH 16       /* deliveries taken per due job */
 #define MAX_RECIPIENTS 200 /* per e-mail */
 #define MAX_MAINT 4096     /* maintenance windows cached */
+#define SLA_BATCH 32       /* sites per SLA job: the job queue is not held long */
 #define ALERTS_DB "alerts.db"
 
 /* ---- caches kept on the loop thread --------------------------------------- */
@@ -31,7 +37,8 @@ struct site_info {
     char id[NP_ALERT_ID_MAX + 1];
     char *name;
     char *contacts;
-    int school_type; /* enum np_school_type; -1 unknown */
+    int school_type;      /* enum np_school_type; -1 unknown */
+    uint64_t circuit_bps; /* the inventory's circuit rate; 0: not known */
     uint64_t applied_seq;
     bool known_seq;
 };
@@ -64,7 +71,15 @@ struct delivery {
     struct delivery *next; /* in flight list */
 };
 
-enum job_kind { JOB_RESTORE, JOB_POLL, JOB_RECORD, JOB_DUE, JOB_ATTEMPT };
+enum job_kind { JOB_RESTORE, JOB_POLL, JOB_RECORD, JOB_DUE, JOB_ATTEMPT, JOB_SLA };
+
+/* One site's month for the SLA rule (JOB_SLA). */
+struct sla_row {
+    char site[NP_ALERT_ID_MAX + 1];
+    bool ok; /* computed */
+    int64_t month_start_ms, month_end_ms, allowed_ms, used_ms;
+    double target;
+};
 
 struct job {
     enum job_kind kind;
@@ -108,6 +123,10 @@ struct job {
     /* RESTORE */
     struct settle *down; /* site, start = since, end = notified */
     size_t n_down, cap_down;
+    /* SLA */
+    struct sla_row *sla;
+    size_t n_sla;
+    double sla_s; /* time taken */
 };
 
 /* What the ingest metrics said of an agent at the last tick. */
@@ -140,6 +159,9 @@ struct np_alerter {
     unsigned n_inflight;
     int64_t mono0_ms, wall0_ms;
     int64_t next_poll_ms, next_due_ms; /* wall timeline; 0: not scheduled */
+    int64_t next_sla_ms;
+    size_t sla_cursor; /* next site of the SLA round (index in sites) */
+    bool sla_queued;
     unsigned polls;
     bool poll_queued, due_queued, restored, stopping;
     bool need_sites; /* a site without name/contacts yet: read the inventory */
@@ -225,6 +247,7 @@ static void job_free(struct job *j)
     }
     free(j->taken);
     free(j->down);
+    free(j->sla);
     free(j);
 }
 
@@ -353,6 +376,10 @@ static void poll_sites_info(struct np_alerter *al, struct job *j)
         enum np_school_type t;
         s->name = name ? strdup(name) : NULL;
         s->contacts = contacts ? strdup(contacts) : NULL;
+        json_t *circuit = json_object_get(o, "circuit_bps");
+        s->circuit_bps = json_is_integer(circuit) && json_integer_value(circuit) > 0
+                             ? (uint64_t)json_integer_value(circuit)
+                             : 0;
         s->school_type = type && np_school_type_parse(type, &t) == 0 ? (int)t : -1;
     }
     json_decref(arr);
@@ -452,6 +479,44 @@ static int on_down(const char *site, int64_t since, bool notified, void *arg)
     return 0;
 }
 
+/* The month-to-date downtime budget of every site in j->sla (report_data.h,
+ * without RRD series: the outages and maintenance in the state database are
+ * the evidence, as for `netpulse uptime`). */
+static void work_sla(struct np_alerter *al, struct job *j)
+{
+    struct np_report_ctx ctx = {al->sdb, NULL, al->cfg->targets, j->now_ms};
+    int64_t from, to;
+    uint64_t t0 = np_clock_mono_ns();
+    np_report_month_of(j->now_ms, &from, &to);
+    if (j->now_ms <= from) {
+        return;
+    }
+    for (size_t i = 0; i < j->n_sla; i++) {
+        struct sla_row *x = &j->sla[i];
+        struct np_site_figures *f = calloc(1, sizeof *f);
+        struct np_err err = {0};
+        if (!f) {
+            j->ret = -ENOMEM;
+            return;
+        }
+        if (np_report_site(&ctx, x->site, from, j->now_ms, NULL, NULL, f, &err) == 0 &&
+            f->budget_month.end_ms > f->budget_month.start_ms) {
+            x->ok = true;
+            x->month_start_ms = f->budget_month.start_ms;
+            x->month_end_ms = f->budget_month.end_ms;
+            x->allowed_ms = f->budget_month.allowed_ms;
+            x->used_ms = f->budget_month.used_ms;
+            x->target = np_collector_uptime_target(al->cfg->targets, f->school_type);
+        } else if (err.msg[0]) {
+            np_log(NP_LOG_DEBUG, "alerter: month uptime not computed site=%s err=%s", x->site,
+                   err.msg);
+        }
+        np_report_site_free(f);
+        free(f);
+    }
+    j->sla_s = (double)(np_clock_mono_ns() - t0) / 1e9;
+}
+
 static void job_work(uv_work_t *w)
 {
     struct np_alerter *al = w->data;
@@ -480,6 +545,9 @@ static void job_work(uv_work_t *w)
     case JOB_ATTEMPT:
         j->ret = np_alert_db_attempt(al->adb, j->d->id, j->sent, j->code, j->error, j->now_ms,
                                      j->retry_ms, j->give_up, &j->err);
+        break;
+    case JOB_SLA:
+        work_sla(al, j);
         break;
     }
 }
@@ -520,6 +588,7 @@ static void after_poll(struct np_alerter *al, struct job *j)
             s->name = old->name;
             s->contacts = old->contacts;
             s->school_type = old->school_type;
+            s->circuit_bps = old->circuit_bps;
             old->name = old->contacts = NULL;
         }
     }
@@ -612,6 +681,26 @@ static void after_attempt(struct np_alerter *al, struct job *j)
     }
 }
 
+static void after_sla(struct np_alerter *al, struct job *j)
+{
+    al->sla_queued = false;
+    size_t n_ok = 0;
+    for (size_t i = 0; i < j->n_sla; i++) {
+        const struct sla_row *x = &j->sla[i];
+        if (!x->ok) {
+            continue;
+        }
+        struct np_alert_input in;
+        np_alert_sla_input(x->site, x->month_start_ms, x->month_end_ms, x->allowed_ms, x->used_ms,
+                           x->target, j->now_ms, &in);
+        feed(al, &in);
+        n_ok++;
+    }
+    np_log(NP_LOG_DEBUG, "alerter: month uptime computed sites=%zu of %zu seconds=%.3f", n_ok,
+           j->n_sla, j->sla_s);
+    process_notices(al);
+}
+
 static void after_restore(struct np_alerter *al, struct job *j)
 {
     al->restored = true;
@@ -664,6 +753,9 @@ static void job_after(uv_work_t *w, int status)
         break;
     case JOB_ATTEMPT:
         after_attempt(al, j);
+        break;
+    case JOB_SLA:
+        after_sla(al, j);
         break;
     }
     job_free(j);
@@ -1187,6 +1279,38 @@ static void queue_due(struct np_alerter *al)
     queue_job(al, j);
 }
 
+/* Every sla_interval a round over the sites heard: the month-to-date uptime,
+ * off the loop (it reads a year of outages per site), SLA_BATCH sites per
+ * job so that alerts recorded meanwhile do not wait long. Returns whether
+ * the round is over. */
+static bool queue_sla(struct np_alerter *al)
+{
+    if (al->sla_cursor >= al->n_sites) {
+        al->sla_cursor = 0; /* the inventory shrank */
+    }
+    size_t n = al->n_sites - al->sla_cursor;
+    n = n > SLA_BATCH ? SLA_BATCH : n;
+    struct job *j = calloc(1, sizeof *j);
+    if (!j || !n || !(j->sla = calloc(n, sizeof *j->sla))) {
+        free(j);
+        return true;
+    }
+    j->kind = JOB_SLA;
+    j->now_ms = now_ms(al);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(j->sla[i].site, al->sites[al->sla_cursor + i].id, sizeof j->sla[i].site);
+    }
+    j->n_sla = n;
+    al->sla_cursor += n;
+    al->sla_queued = true;
+    queue_job(al, j);
+    if (al->sla_cursor < al->n_sites) {
+        return false;
+    }
+    al->sla_cursor = 0;
+    return true;
+}
+
 static int cmp_seen(const void *a, const void *b)
 {
     return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
@@ -1247,6 +1371,10 @@ static void on_tick(uv_timer_t *t)
         al->next_poll_ms = now + al->a->poll_ms;
         queue_poll(al);
     }
+    if (al->a->sla && !al->sla_queued && now >= al->next_sla_ms && al->n_sites) {
+        /* a round not over goes on at the next tick */
+        al->next_sla_ms = queue_sla(al) ? now + al->a->sla_interval_ms : now;
+    }
     check_metrics(al);
     np_alert_rules_tick(al->rules, now);
     process_notices(al);
@@ -1254,6 +1382,19 @@ static void on_tick(uv_timer_t *t)
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
+
+/* The conditions notified before a restart (np_alerter_new, before the loop
+ * runs: so no event of a batch can overtake them). */
+static int on_open_cond(enum np_alert_kind on_kind, const char *site, const char *subject,
+                        int64_t start_ms, double value, double threshold, void *ctx)
+{
+    int rc = np_alert_rules_restore_cond(ctx, on_kind, site, subject, start_ms, value, threshold);
+    if (rc == 0) {
+        np_log(NP_LOG_INFO, "alerter: restored condition kind=%s site=%s subject=%s",
+               np_alert_kind_name(on_kind), site[0] ? site : "-", subject[0] ? subject : "-");
+    }
+    return rc == -ENOMEM ? rc : 0;
+}
 
 static char *default_dashboard(const struct np_collector_config *cfg)
 {
@@ -1313,7 +1454,10 @@ int np_alerter_new(uv_loop_t *loop, const char *config_path, const struct np_met
     rc.iface_hold_ms = al->a->interface_hold_ms;
     rc.util_threshold = al->a->utilisation;
     rc.util_duration_ms = al->a->utilisation_for_ms;
+    rc.util_clear = al->a->utilisation_clear;
+    rc.util_clear_ms = al->a->utilisation_clear_for_ms;
     rc.sla = al->a->sla;
+    rc.sla_budget_left = al->a->sla_budget_left;
     rc.spool_threshold = al->a->spool;
     rc.spool_dropped = al->a->spool_dropped;
     rc.disk_free_min = al->a->disk_free_min;
@@ -1332,6 +1476,7 @@ int np_alerter_new(uv_loop_t *loop, const char *config_path, const struct np_met
     }
     snprintf(path, plen, "%s/%s", al->cfg->collector->data_dir, ALERTS_DB);
     if ((ret = np_alert_db_open(path, &al->adb, err)) != 0 ||
+        (ret = np_alert_db_open_conditions(al->adb, on_open_cond, al->rules, err)) != 0 ||
         (ret = np_state_db_open(al->cfg->state_db_path, &al->sdb, err)) != 0 ||
         (ret = np_curl_uv_new(loop, &al->cu, err)) != 0) {
         goto out_free;
@@ -1379,6 +1524,89 @@ int np_alerter_input(struct np_alerter *al, const struct np_alert_input *in)
     int rc = np_alert_rules_input(al->rules, in, now_ms(al));
     process_notices(al);
     return rc;
+}
+
+/* Whether an interface is a site's uplink by its name or alias (the rule of
+ * report_data.h, without its "fastest" fallback, which needs every interface). */
+static bool looks_uplink(const char *name, const char *alias)
+{
+    static const char *const words[] = {"uplink", "wan"};
+    const char *v[] = {name, alias};
+    for (size_t i = 0; i < 2; i++) {
+        for (size_t k = 0; v[i] && k < sizeof words / sizeof words[0]; k++) {
+            size_t n = strlen(words[k]);
+            for (const char *p = v[i]; *p; p++) {
+                if (strncasecmp(p, words[k], n) == 0) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}
+
+/* Drops an incomplete UTF-8 sequence that snprintf's cut left at the end of s
+ * (the way ingest cuts the subjects of interface events). */
+static void cut_utf8(char *s)
+{
+    size_t len = strlen(s), lead = len;
+    while (lead > 0 && ((unsigned char)s[lead - 1] & 0xC0) == 0x80) {
+        lead--; /* back over continuation bytes */
+    }
+    if (lead == 0) {
+        return;
+    }
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (len - (lead - 1) < need) {
+        s[lead - 1] = '\0';
+    }
+}
+
+void np_alerter_batch(struct np_alerter *al, const Netpulse__Batch *b)
+{
+    if (!al || al->stopping || al->a->utilisation <= 0) {
+        return;
+    }
+    const struct site_info *site = find_site(al->sites, al->n_sites, b->agent_id);
+    char key[NP_IFACE_KEY_MAX], subject[NP_ALERT_SUBJECT_MAX];
+    int64_t now = now_ms(al);
+    for (size_t i = 0; i < b->n_samples; i++) {
+        const Netpulse__InterfaceSample *x = b->samples[i];
+        if (!x->rate_valid || x->oper_status != NETPULSE__IF_STATUS__IF_STATUS_UP) {
+            continue;
+        }
+        uint64_t rate = x->provisioned_bps;
+        if (!rate && site && site->circuit_bps && looks_uplink(x->if_name, x->if_alias)) {
+            rate = site->circuit_bps;
+        }
+        if (!rate) {
+            rate = x->speed_bps;
+        }
+        if (!rate) {
+            continue; /* no capacity known: no utilisation */
+        }
+        double busier = x->in_bps > x->out_bps ? x->in_bps : x->out_bps;
+        np_iface_key(x->if_name, x->if_index, key, sizeof key);
+        int n = snprintf(subject, sizeof subject, "%s%s%s", x->device ? x->device : "",
+                         x->device && x->device[0] ? "/" : "", key);
+        if (n >= (int)sizeof subject) {
+            cut_utf8(subject);
+        }
+        struct np_alert_input in = {.kind = NP_ALERT_IN_UTIL,
+                                    .site = b->agent_id,
+                                    .subject = subject,
+                                    .time_ms = x->time_ms,
+                                    .start_ms =
+                                        x->interval_ms > 0 ? x->time_ms - x->interval_ms : 0,
+                                    .value = busier / (double)rate};
+        int rc = np_alert_rules_input(al->rules, &in, now);
+        if (rc != 0 && rc != -EINVAL) {
+            np_log(NP_LOG_WARN, "alerter: utilisation input refused site=%s err=%s", b->agent_id,
+                   np_strerror(rc));
+        }
+    }
+    process_notices(al);
 }
 
 void np_alerter_stop(struct np_alerter *al)

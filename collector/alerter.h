@@ -18,6 +18,21 @@
  *     data_dir's free space.
  *   - np_alerter_input(): any module may feed an input directly (e.g. the
  *     outage tracker when an outage settles, ingest for interface events).
+ *   - np_alerter_batch(): ingest hands every applied batch; its interface
+ *     samples feed the utilisation rule: the busier direction's bits/s over
+ *     the interface's capacity, which is the agent's provisioned rate for it
+ *     (its config's circuit rate) when set, else the site's circuit rate
+ *     from the inventory when the interface is the uplink (ifName or ifAlias
+ *     contains "uplink" or "wan", any case, as report_data.h picks it), else
+ *     its speed (ifHighSpeed). Samples without a valid rate, of an interface
+ *     not operationally up, or with no capacity known are skipped.
+ *   - every [alerts] sla_interval a job computes each heard site's
+ *     month-to-date downtime budget (report_data.h without RRD series: the
+ *     outages and maintenance of the state database; the target of its
+ *     school type) and feeds the SLA rule (np_alert_sla_input).
+ * Restart: the conditions notified and not cleared (alerts.db
+ * open_conditions, e.g. an interface down) are restored in np_alerter_new,
+ * so their clearing still sends its notice.
  * Routing of a notice: [smtp] to when severity >= district_min; the site's
  * contacts (to_site_contacts) and the list of its school type (to_<type>)
  * when severity >= site_contacts_min; a digest goes to the union over its
@@ -58,6 +73,11 @@ int np_alerter_start(struct np_alerter *al, struct np_err *err);
 
 /* Feeds one input (borrowed) now. Returns np_alert_rules_input's result. */
 int np_alerter_input(struct np_alerter *al, const struct np_alert_input *in);
+
+/* The interface samples of batch b (borrowed; applied now, not a duplicate)
+ * for the utilisation rule (see above). Loop thread; accepts al NULL. */
+struct Netpulse__Batch;
+void np_alerter_batch(struct np_alerter *al, const struct Netpulse__Batch *b);
 
 /* Stops polling and sending: running transfers are cancelled (their
  * deliveries stay pending for the next start); queued database jobs still

@@ -137,11 +137,23 @@ static const struct np_opt alerts_opts[] = {
     {"interface_hold", NP_OPT_DURATION, A(interface_hold_ms), "1m", 0, 86400000, NULL, 0,
      "an interface must be down this long before the notice"},
     {"utilisation", NP_OPT_RATIO, A(utilisation), "90%", 0, 1, NULL, 0,
-     "notify a link used above this share of its rate for utilisation_for; 0%: off"},
+     "notify an interface whose busier direction runs above this share of its rate "
+     "(agent's provisioned rate; the site's circuit rate for its uplink/WAN interface; "
+     "else ifSpeed) for utilisation_for; 0%: off"},
     {"utilisation_for", NP_OPT_DURATION, A(utilisation_for_ms), "15m", 0, 86400000, NULL, 0,
-     "how long utilisation must stay high"},
+     "how long every sample must stay at or above utilisation before the notice"},
+    {"utilisation_clear", NP_OPT_RATIO, A(utilisation_clear), "80%", 0, 1, NULL, 0,
+     "a notified high utilisation clears when samples stay below this (hysteresis)"},
+    {"utilisation_clear_for", NP_OPT_DURATION, A(utilisation_clear_for_ms), "5m", 0, 86400000, NULL,
+     0, "how long samples must stay below utilisation_clear before the all-clear"},
     {"sla", NP_OPT_BOOL, A(sla), "yes", 0, 0, NULL, 0,
-     "notify when a site's month is projected to miss [targets] uptime"},
+     "notify (once per site and month) when a site's month is projected to miss its "
+     "[targets] uptime"},
+    {"sla_budget_left", NP_OPT_RATIO, A(sla_budget_left), "0%", 0, 1, NULL, 0,
+     "at risk when less than this share of the month's downtime budget is left; 0%: only "
+     "when even a clean rest of the month misses the target"},
+    {"sla_interval", NP_OPT_DURATION, A(sla_interval_ms), "1m", 1000, 86400000, NULL, 0,
+     "how often every site's month-to-date uptime is computed"},
     {"spool", NP_OPT_RATIO, A(spool), "80%", 0, 1, NULL, 0,
      "notify an agent spool fuller than this; 0%: off"},
     {"spool_dropped", NP_OPT_BOOL, A(spool_dropped), "yes", 0, 0, NULL, 0,
@@ -321,6 +333,10 @@ static int check_alerting(const struct np_config *cfg, struct np_err *err)
     }
     if (a->dashboard_url[0] && !valid_url(a->dashboard_url, web_schemes)) {
         return bad(cfg, a, "dashboard_url", err, "dashboard_url must be an http(s):// URL");
+    }
+    if (a->utilisation > 0 && a->utilisation_clear > a->utilisation) {
+        return bad(cfg, a, "utilisation_clear", err,
+                   "utilisation_clear must not be above utilisation");
     }
     if (a->retry_max_ms < a->retry_initial_ms) {
         return bad(cfg, a, "retry_max", err, "retry_max must not be below retry_initial");

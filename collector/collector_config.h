@@ -90,7 +90,11 @@ struct np_collector_alerts {
     int64_t uplink_hold_ms, interface_hold_ms;
     double utilisation;        /* 0: off */
     int64_t utilisation_for_ms;
+    double utilisation_clear;  /* hysteresis: clears below this ... */
+    int64_t utilisation_clear_for_ms; /* ... for this long */
     bool sla;
+    double sla_budget_left;    /* at risk below this share of the month's budget left */
+    int64_t sla_interval_ms;   /* how often the month's uptime is computed */
     double spool;              /* fill ratio; 0: off */
     bool spool_dropped;
     double disk_free_min;      /* 0: off */

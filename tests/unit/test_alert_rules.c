@@ -6,6 +6,7 @@
 #include "check.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,7 +396,7 @@ static void test_conditions(void)
     CHECK_INT(count_kind(&o, NP_ALERT_IFACE_DOWN, false), 1);
     CHECK_INT(count_kind(&o, NP_ALERT_IFACE_UP, false), 1);
     CHECK_INT(count_kind(&o, NP_ALERT_UTIL_HIGH, false), 1);
-    CHECK_INT(count_kind(&o, NP_ALERT_UTIL_OK, false), 0); /* 0.88: not 5 points below */
+    CHECK_INT(count_kind(&o, NP_ALERT_UTIL_OK, false), 0); /* 0.88: above util_clear */
     CHECK_INT(count_kind(&o, NP_ALERT_DISK_LOW, false), 1);
     CHECK_INT(count_kind(&o, NP_ALERT_DISK_OK, false), 1);
     CHECK_INT(o.n, 5);
@@ -440,6 +441,194 @@ static void test_conditions(void)
     np_alert_rules_free(r);
 }
 
+static void util_sample(struct np_alert_rules *r, int64_t t_s, double v, struct out *o)
+{
+    struct np_alert_input in = {.kind = NP_ALERT_IN_UTIL,
+                                .site = "u",
+                                .subject = "edge/wan0",
+                                .time_ms = t_s * S,
+                                .start_ms = (t_s - 60) * S,
+                                .value = v};
+    CHECK_INT(np_alert_rules_input(r, &in, t_s * S), 0);
+    np_alert_rules_tick(r, t_s * S);
+    drain(r, o, t_s * S);
+}
+
+/* Utilisation on 60 s samples: 90 % for 15 min, cleared below 80 % for 5 min. */
+static void test_utilisation(void)
+{
+    struct np_alert_rules_config c;
+    struct np_alert_rules *r;
+    struct out o = {0};
+    base_cfg(&c);
+    CHECK(c.util_threshold == 0.9 && c.util_clear == 0.8);
+    CHECK_INT(c.util_duration_ms, 900 * S);
+    CHECK_INT(c.util_clear_ms, 300 * S);
+    CHECK_INT(np_alert_rules_new(&c, &r), 0);
+    int64_t t = 60;
+    /* 14 high minutes, one dip to 89 %, 14 more: never 15 in a row */
+    for (int i = 0; i < 29; i++, t += 60) {
+        util_sample(r, t, i == 14 ? 0.89 : 0.95, &o);
+    }
+    CHECK_INT(o.n, 0);
+    /* the 15th high minute in a row notifies: the samples cover 15 min */
+    util_sample(r, t, 0.97, &o);
+    CHECK_INT(o.n, 1);
+    CHECK_INT(o.v[0]->kind, NP_ALERT_UTIL_HIGH);
+    CHECK_STR(o.v[0]->subject, "edge/wan0");
+    CHECK_INT(o.v[0]->start_ms, (t - 15 * 60) * S);
+    t += 60;
+    /* hovering between clear and threshold (85 %), and silence: no notice */
+    for (int i = 0; i < 20; i++, t += 60) {
+        util_sample(r, t, 0.85, &o);
+    }
+    np_alert_rules_tick(r, (t + 3600) * S);
+    drain(r, &o, (t + 3600) * S);
+    CHECK_INT(o.n, 1);
+    /* below 80 % for 4 min, one 81 %, then 5 min below: one UTIL_OK */
+    for (int i = 0; i < 9; i++, t += 60) {
+        util_sample(r, t, i == 4 ? 0.81 : 0.5, &o);
+    }
+    CHECK_INT(o.n, 1);
+    util_sample(r, t, 0.5, &o);
+    CHECK_INT(o.n, 2);
+    CHECK_INT(o.v[1]->kind, NP_ALERT_UTIL_OK);
+    CHECK(strcmp(o.v[0]->key, o.v[1]->key) != 0);
+    /* high again with a gap of 10 min in the samples: starts over */
+    t += 60;
+    for (int i = 0; i < 10; i++, t += 60) {
+        util_sample(r, t, 0.99, &o);
+    }
+    t += 600;
+    for (int i = 0; i < 10; i++, t += 60) {
+        util_sample(r, t, 0.99, &o);
+    }
+    CHECK_INT(o.n, 2);
+    /* a sample seen again (replayed batch) changes nothing */
+    util_sample(r, t - 60, 0.1, &o);
+    CHECK_INT(o.n, 2);
+    out_free(&o);
+    np_alert_rules_free(r);
+}
+
+/* SLA: the input from a month's budget; one notice per site and month. */
+static void test_sla(void)
+{
+    struct np_alert_input in;
+    /* 30 days at 99.5 %: 3.6 h allowed; 1 h used: 72 % left, 99.86 % at best */
+    int64_t month = 30LL * 86400 * S, allowed = 3 * 3600 * S + 36 * 60 * S;
+    np_alert_sla_input("s", 0, month, allowed, 3600 * S, 0.995, 10, &in);
+    CHECK(in.budget_left > 0.72 && in.budget_left < 0.73);
+    CHECK(in.value > 0.9986 && in.value < 0.9987);
+    CHECK(in.threshold == 0.995 && in.start_ms == 0 && in.end_ms == month);
+    np_alert_sla_input("s", 0, month, 0, 5, 0.995, 10, &in);
+    CHECK(in.budget_left < 0);
+    np_alert_sla_input("s", 0, month, 0, 0, 0.995, 10, &in);
+    CHECK(in.budget_left > 0 && in.value == 1.0);
+
+    struct np_alert_rules_config c;
+    struct np_alert_rules *r;
+    struct out o = {0};
+    base_cfg(&c);
+    CHECK(c.sla && c.sla_budget_left == 0);
+    CHECK_INT(np_alert_rules_new(&c, &r), 0);
+    int64_t used[] = {0, 3 * 3600 * S, allowed, allowed + 1, allowed * 2, allowed + 1};
+    for (size_t i = 0; i < sizeof used / sizeof used[0]; i++) {
+        np_alert_sla_input("s", 0, month, allowed, used[i], 0.995, (int64_t)i * 60 * S, &in);
+        CHECK_INT(np_alert_rules_input(r, &in, (int64_t)i * 60 * S), 0);
+        np_alert_rules_tick(r, (int64_t)i * 60 * S);
+        drain(r, &o, (int64_t)i * 60 * S);
+    }
+    CHECK_INT(o.n, 1); /* over budget from allowed + 1 on, once */
+    CHECK_INT(o.v[0]->kind, NP_ALERT_SLA_RISK);
+    CHECK_INT(o.at[0], 3 * 60 * S);
+    CHECK(o.v[0]->value < 0.995 && o.v[0]->threshold == 0.995);
+    /* the next month: a clean slate, its own notice (another key) */
+    np_alert_sla_input("s", month, 2 * month, allowed, 0, 0.995, month + 1, &in);
+    CHECK_INT(np_alert_rules_input(r, &in, month + 1), 0);
+    np_alert_sla_input("s", month, 2 * month, allowed, allowed + 1, 0.995, month + 2, &in);
+    CHECK_INT(np_alert_rules_input(r, &in, month + 2), 0);
+    drain(r, &o, month + 2);
+    CHECK_INT(o.n, 2);
+    CHECK(strcmp(o.v[0]->key, o.v[1]->key) != 0);
+    out_free(&o);
+    np_alert_rules_free(r);
+    /* an early warning: sla_budget_left = 25 % fires at 80 % used */
+    c.sla_budget_left = 0.25;
+    CHECK_INT(np_alert_rules_new(&c, &r), 0);
+    np_alert_sla_input("s", 0, month, allowed, allowed / 10 * 8, 0.995, 1, &in);
+    CHECK_INT(np_alert_rules_input(r, &in, 1), 0);
+    drain(r, &o, 1);
+    CHECK_INT(count_kind(&o, NP_ALERT_SLA_RISK, false), 1);
+    out_free(&o);
+    np_alert_rules_free(r);
+}
+
+/* An interface down notified before a restart: its UP after it notifies. */
+static void test_restore_cond(void)
+{
+    struct np_alert_rules_config c;
+    struct np_alert_rules *r;
+    struct out o = {0};
+    enum np_alert_kind off;
+    base_cfg(&c);
+    CHECK(np_alert_kind_cond(NP_ALERT_IFACE_DOWN, &off) && off == NP_ALERT_IFACE_UP);
+    CHECK(!np_alert_kind_cond(NP_ALERT_IFACE_UP, NULL));
+    CHECK(!np_alert_kind_cond(NP_ALERT_SLA_RISK, NULL));
+    CHECK_INT(np_alert_rules_new(&c, &r), 0);
+    CHECK_INT(np_alert_rules_restore_cond(r, NP_ALERT_SITE_DOWN, "s", NULL, 1, 0, 0), -EINVAL);
+    CHECK_INT(np_alert_rules_restore_cond(r, NP_ALERT_IFACE_DOWN, "s", "sw/eth3", 5 * S, 0, 0), 0);
+    CHECK_INT(np_alert_rules_restore_cond(r, NP_ALERT_DISK_LOW, "", NULL, 5 * S, 0.05, 0.1), 0);
+    hear(r, "s", 100 * S);
+    struct np_alert_input in = {.kind = NP_ALERT_IN_IFACE,
+                                .site = "s",
+                                .subject = "sw/eth3",
+                                .time_ms = 99 * S,
+                                .up = true};
+    CHECK_INT(np_alert_rules_input(r, &in, 100 * S), 0);
+    /* again (the event replayed): nothing more */
+    CHECK_INT(np_alert_rules_input(r, &in, 101 * S), 0);
+    drain(r, &o, 101 * S);
+    CHECK_INT(o.n, 1);
+    CHECK_INT(o.v[0]->kind, NP_ALERT_IFACE_UP);
+    CHECK_INT(o.v[0]->start_ms, 5 * S);
+    CHECK_STR(o.v[0]->subject, "sw/eth3");
+    out_free(&o);
+    np_alert_rules_free(r);
+}
+
+/* Many interfaces (conds kept sorted): each its own condition, in any order. */
+static void test_many_interfaces(void)
+{
+    struct np_alert_rules_config c;
+    struct np_alert_rules *r;
+    struct out o = {0};
+    base_cfg(&c);
+    c.util_duration_ms = 2 * S;
+    CHECK_INT(np_alert_rules_new(&c, &r), 0);
+    for (int64_t t = 1; t <= 3; t++) {
+        for (unsigned k = 0; k < 300; k++) {
+            unsigned i = (k * 7919u) % 300u; /* a permutation of 0..299 */
+            char site[16], sub[32];
+            snprintf(site, sizeof site, "s%u", i % 17);
+            snprintf(sub, sizeof sub, "sw/port%u", i);
+            struct np_alert_input in = {.kind = NP_ALERT_IN_UTIL,
+                                        .site = site,
+                                        .subject = sub,
+                                        .time_ms = t * S,
+                                        .value = i % 2 ? 0.95 : 0.5};
+            CHECK_INT(np_alert_rules_input(r, &in, t * S), 0);
+        }
+        drain(r, &o, t * S);
+    }
+    CHECK_INT(count_kind(&o, NP_ALERT_UTIL_HIGH, false), 150);
+    for (size_t i = 1; i < o.n; i++) {
+        CHECK(strcmp(o.v[i - 1]->key, o.v[i]->key) != 0);
+    }
+    out_free(&o);
+    np_alert_rules_free(r);
+}
+
 static void test_names(void)
 {
     enum np_alert_kind k;
@@ -470,6 +659,10 @@ int main(void)
     test_reminder_and_early_return();
     test_restore();
     test_conditions();
+    test_utilisation();
+    test_sla();
+    test_restore_cond();
+    test_many_interfaces();
     test_names();
     return check_done("test_alert_rules");
 }

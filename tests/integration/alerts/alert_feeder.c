@@ -12,9 +12,18 @@
  *                           one live batch with a sample of interface IFNAME
  *                           (ifIndex 3, ifAlias ALIAS; both hex, any bytes) of
  *                           DEVICE and its INTERFACE_DOWN/UP event at TIME (ms)
+ *   util SITE IFNAME IN OUT SPEED PROV INTERVAL
+ *                           one live batch with a sample of interface IFNAME
+ *                           (device "edge", ifIndex 3, oper up, valid rate):
+ *                           IN/OUT bits/s, ifSpeed SPEED and provisioned rate
+ *                           PROV (bits/s, 0: none) over INTERVAL ms
  *   overflow SITE FROM TO   one live batch with a SPOOL_OVERFLOW event: the
  *                           batches of [FROM, TO] (ms) were dropped
  *   again SITE              POSTs the site's last batch again (same seq)
+ *   hangup                  closes every connection (before the collector
+ *                           stops, as an agent between batches)
+ *   url URL                 POSTs to URL from now on (a restarted collector;
+ *                           the sites' sequence numbers go on)
  * The batches of one command are POSTed in parallel (as agents do).
  *   quit */
 #include "netpulse/clock.h"
@@ -47,12 +56,17 @@ struct extra {
     Netpulse__EventType type;
     int64_t t, from, to;
     const char *device, *if_name, *alias;
+    bool util;                    /* a sample with a rate, no event */
+    double in_bps, out_bps;       /* util */
+    uint64_t speed_bps, prov_bps; /* util */
+    int64_t interval_ms;          /* util */
 };
 
 static struct site sites[MAX_SITES];
 static size_t n_sites;
 static CURLM *multi;
 static const char *url;
+static char url_buf[512];
 static int64_t start_ms;
 
 static struct site *find(const char *id)
@@ -132,16 +146,16 @@ static int add_batch(struct site *s, int64_t from, int64_t to, const struct extr
     } else {
         probe(b, now, true);
     }
-    if (x && (x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN ||
+    if (x && (x->util || x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN ||
               x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP)) {
-        bool up = x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP;
+        bool up = x->util || x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP;
         Netpulse__InterfaceSample smp = NETPULSE__INTERFACE_SAMPLE__INIT;
         smp.device = (char *)x->device;
         smp.if_index = 3;
         smp.if_name = (char *)x->if_name;
         smp.if_alias = (char *)x->alias;
         smp.time_ms = now;
-        smp.interval_ms = 60000;
+        smp.interval_ms = x->util ? x->interval_ms : 60000;
         smp.in_octets = (uint64_t)now;
         smp.out_octets = (uint64_t)now * 2;
         smp.rate_status = NETPULSE__RATE_STATUS__RATE_FIRST_POLL;
@@ -149,10 +163,20 @@ static int add_batch(struct site *s, int64_t from, int64_t to, const struct extr
             up ? NETPULSE__IF_STATUS__IF_STATUS_UP : NETPULSE__IF_STATUS__IF_STATUS_DOWN;
         smp.admin_status = NETPULSE__IF_STATUS__IF_STATUS_UP;
         smp.counter_bits = 64;
-        smp.speed_bps = 1000000000;
+        smp.speed_bps = x->util ? x->speed_bps : 1000000000;
+        if (x->util) {
+            smp.rate_status = NETPULSE__RATE_STATUS__RATE_OK;
+            smp.rate_valid = true;
+            smp.in_bps = x->in_bps;
+            smp.out_bps = x->out_bps;
+            smp.provisioned_bps = x->prov_bps;
+        }
         if (np_wire_builder_add_sample(b, &smp, &err) != 0) {
             fprintf(stderr, "alert_feeder: sample: %s\n", err.msg);
         }
+    }
+    if (x && (x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_DOWN ||
+              x->type == NETPULSE__EVENT_TYPE__EVENT_INTERFACE_UP)) {
         Netpulse__Event e = NETPULSE__EVENT__INIT;
         e.type = x->type;
         e.time_ms = x->t;
@@ -341,6 +365,27 @@ int main(int argc, char **argv)
             }
             free(name);
             free(alias);
+        } else if (strcmp(cmd, "util") == 0) {
+            struct site *s = find_tok(&save);
+            char *v[6];
+            bad = !s;
+            for (int i = 0; i < 6; i++) {
+                v[i] = strtok_r(NULL, " \r\n", &save);
+                bad += !v[i];
+            }
+            if (!bad) {
+                struct extra x = {.util = true,
+                                  .device = "edge",
+                                  .if_name = v[0],
+                                  .alias = v[0],
+                                  .in_bps = strtod(v[1], NULL),
+                                  .out_bps = strtod(v[2], NULL),
+                                  .speed_bps = strtoull(v[3], NULL, 10),
+                                  .prov_bps = strtoull(v[4], NULL, 10),
+                                  .interval_ms = strtoll(v[5], NULL, 10)};
+                bad = add_batch(s, 0, 0, &x) != 0;
+                bad += run_all();
+            }
         } else if (strcmp(cmd, "overflow") == 0) {
             struct site *s = find_tok(&save);
             char *a = strtok_r(NULL, " \r\n", &save);
@@ -352,6 +397,23 @@ int main(int argc, char **argv)
                                   .to = strtoll(b, NULL, 10)};
                 bad = add_batch(s, 0, 0, &x) != 0;
                 bad += run_all();
+            }
+        } else if (strcmp(cmd, "hangup") == 0) {
+            for (size_t i = 0; i < n_sites; i++) {
+                if (sites[i].easy) {
+                    curl_easy_cleanup(sites[i].easy);
+                    sites[i].easy = NULL;
+                }
+            }
+            curl_multi_cleanup(multi); /* and its connection cache */
+            multi = curl_multi_init();
+            bad = !multi;
+        } else if (strcmp(cmd, "url") == 0) {
+            char *u = strtok_r(NULL, " \r\n", &save);
+            bad = !u || strlen(u) >= sizeof url_buf;
+            if (!bad) {
+                snprintf(url_buf, sizeof url_buf, "%s", u);
+                url = url_buf;
             }
         } else if (strcmp(cmd, "again") == 0) {
             struct site *s = find_tok(&save);

@@ -4,7 +4,7 @@
 set(NP_ALERTS_IT ${CMAKE_CURRENT_LIST_DIR})
 add_executable(alert_feeder ${NP_ALERTS_IT}/alert_feeder.c)
 target_link_libraries(alert_feeder PRIVATE netpulse_common PkgConfig::LIBCURL)
-foreach(scenario down_up digest flap smtp_outage events)
+foreach(scenario down_up digest flap smtp_outage events iface_restart utilisation sla)
     add_test(NAME integration.alerts.${scenario}
              COMMAND /usr/bin/python3 ${NP_ALERTS_IT}/run_alerts.py
                      $<TARGET_FILE:netpulse-collector> $<TARGET_FILE:netpulse>
@@ -12,6 +12,14 @@ foreach(scenario down_up digest flap smtp_outage events)
     set_tests_properties(integration.alerts.${scenario} PROPERTIES
         LABELS "integration;collector;alerts" TIMEOUT 120)
 endforeach()
+
+# A real link cut between agent and collector in network namespaces (the e2e
+# harness) with the SMTP server in the collector's namespace. Root only.
+add_test(NAME integration.alerts.netns_cut
+         COMMAND /usr/bin/python3 ${NP_ALERTS_IT}/netns_cut.py $<TARGET_FILE:netpulse-agent>
+                 $<TARGET_FILE:netpulse-collector> $<TARGET_FILE:netpulse>)
+set_tests_properties(integration.alerts.netns_cut PROPERTIES
+    LABELS "integration;collector;alerts;e2e;netns" TIMEOUT 240 SKIP_RETURN_CODE 77)
 
 # The alert e-mail path fuzzed with hostile names, contacts and aliases
 # (tests/fuzz/fuzz_alert_mail.c); like np_fuzz_target() in tests/fuzz, which

@@ -17,11 +17,20 @@ webhook receiver, with agents played by alert_feeder (real wire batches).
                  SPOOL_OVERFLOW give exactly one e-mail each (interface name
                  shown, hostile ifName/ifAlias add no header or recipient);
                  POSTing the same batch again (same seq) changes nothing
+    iface_restart an interface down notified, the collector restarted, the
+                 interface up: exactly one recovery e-mail
+    utilisation  1 s samples: the uplink measured against the site's circuit
+                 rate (not its 1 Gbps ifSpeed), a LAN port against its speed; a
+                 dip restarts the wait; one UTIL_HIGH after utilisation_for,
+                 none while hovering between utilisation_clear and the
+                 threshold, one UTIL_OK after utilisation_clear_for below
+    sla          a 5 s uplink cut (agent backlog) at a high school whose
+                 target (99.9999 %) can no longer be met this month: one
+                 sla_risk e-mail, still one after a restart; an elementary
+                 school (99.5 %) with the same cut: none
 Short settings (site_down_after = 3s etc.); the network-namespace link cut of
 the issue is left to the end-to-end tests (agent + collector in namespaces).
 """
-import email
-import email.policy
 import http.server
 import json
 import os
@@ -36,6 +45,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import maildir  # noqa: E402
+from maildir import duration_s, kind  # noqa: E402
 from smtp_server import SmtpServer  # noqa: E402
 
 COLLECTOR, NETPULSE, FEEDER, SCENARIO = sys.argv[1:5]
@@ -87,21 +98,11 @@ smtp = SmtpServer(MAILDIR, os.path.join(T, "smtp.pem"), os.path.join(T, "smtp-ke
 
 
 def mails():
-    out = []
-    if not os.path.isdir(MAILDIR):
-        return out
-    for f in sorted(os.listdir(MAILDIR)):
-        if f.endswith(".eml"):
-            with open(os.path.join(MAILDIR, f), "rb") as fh:
-                m = email.message_from_binary_file(fh, policy=email.policy.default)
-            with open(os.path.join(MAILDIR, f[:-4] + ".json")) as fh:
-                env = json.load(fh)
-            out.append((m, env))
-    return out
+    return maildir.read(MAILDIR)
 
 
-def kind(m):
-    return str(m["X-Netpulse-Alert"])
+def of_kind(k):
+    return [x for x in mails() if kind(x[0]) == k]
 
 
 def wait_for(pred, timeout, what):
@@ -122,13 +123,15 @@ SETTINGS = {
 }
 
 
-def write_config(extra):
+def write_config(extra, targets=None):
     s = dict(SETTINGS)
     s.update(extra)
     conf = os.path.join(T, "collector.conf")
     with open(conf, "w") as f:
         f.write("[collector]\nlisten = 127.0.0.1:0\nplain_http = yes\n"
                 "allow_root = yes\ndata_dir = %s\nheartbeat_timeout = 2s\nlog_level = debug\n\n" % os.path.join(T, "data"))
+        if targets:
+            f.write("[targets]\n" + "".join("%s = %s\n" % kv for kv in targets.items()) + "\n")
         f.write("[smtp]\nurl = smtp://127.0.0.1:%d\nfrom = netpulse@district.example\n"
                 "to = noc@district.example\nuser = netpulse\npassword = s3cret pass\n"
                 "ca_file = %s\ntimeout = 10s\n\n" % (smtp.port, os.path.join(T, "smtp.pem")))
@@ -240,6 +243,17 @@ class Feeder:
                     return
             time.sleep(1)
 
+    def hangup(self):
+        """Quiet, with no connection open: the collector can be stopped."""
+        self.live = set()
+        time.sleep(1.2)
+        self.cmd("hangup")
+
+    def reconnect(self, sites):
+        """To the restarted collector (new port), sequence numbers going on."""
+        self.cmd("url http://127.0.0.1:%d/api/v1/ingest" % port)
+        self.live = set(sites)
+
     def start(self, sites):
         self.live = set(sites)
         self.t.start()
@@ -283,14 +297,6 @@ def check_message(m, env, rcpts, link=None):
     if link:
         for p in m.iter_parts():
             check(link in p.get_content(), "%s links %s" % (p.get_content_type(), link))
-
-
-def duration_s(subject):
-    mm = re.search(r"after (?:(\d+)h )?(?:(\d+)m )?(\d+)s", subject)
-    if not mm:
-        return None
-    h, mi, s = (int(x) if x else 0 for x in mm.groups())
-    return h * 3600 + mi * 60 + s
 
 
 # ---- scenarios ----------------------------------------------------------------
@@ -494,10 +500,6 @@ def scenario_events():
     f.start({"school-5"})
     time.sleep(3)
     check(not mails(), "no e-mail while the site beats")
-
-    def of_kind(k):
-        return [x for x in mails() if kind(x[0]) == k]
-
     ifn, alias = HOSTILE_IF.encode().hex(), HOSTILE_ALIAS.encode().hex()
     t_down = now_ms() - 5000  # down 5 s ago: past interface_hold when learned
     f.cmds("ifevent school-5 down %d core-sw %s %s" % (t_down, ifn, alias), "again school-5")
@@ -536,11 +538,126 @@ def scenario_events():
     stop_collector()
 
 
+def scenario_iface_restart():
+    conf = write_config({"interface_hold": "1s"})
+    smtp.start()
+    setup_sites(conf, [("school-6", "Birch Middle", "middle", "")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-6"})
+    time.sleep(2)
+    ifn, alias = b"Gi0/2".hex(), b"Library switch".hex()
+    t_down = now_ms() - 5000
+    f.cmd("ifevent school-6 down %d core-sw %s %s" % (t_down, ifn, alias))
+    wait_for(lambda: of_kind("iface_down"), 15, "the interface-down e-mail")
+    f.hangup()
+    stop_collector()
+    start_collector(conf)
+    f.reconnect({"school-6"})
+    time.sleep(1)
+    t_up = now_ms()
+    f.cmd("ifevent school-6 up %d core-sw %s %s" % (t_up, ifn, alias))
+    wait_for(lambda: of_kind("iface_up"), 15, "the interface-up e-mail after the restart")
+    time.sleep(3)
+    kinds = sorted(kind(m) for m, _ in mails())
+    check(kinds == ["iface_down", "iface_up"], "one down, one recovery e-mail: %s" % kinds)
+    m = of_kind("iface_up")[0][0]
+    check("core-sw/Gi0/2" in str(m["Subject"]), "recovery names the interface: %s" % m["Subject"])
+    f.close()
+    stop_collector()
+
+
+def scenario_utilisation():
+    conf = write_config({"utilisation": "90%", "utilisation_for": "4s",
+                         "utilisation_clear": "80%", "utilisation_clear_for": "3s"})
+    smtp.start()
+    setup_sites(conf, [("school-7", "Cedar High", "high", "")])
+    db = sqlite3.connect(os.path.join(T, "data", "state.db"))
+    db.execute("UPDATE sites SET circuit_bps = 100000000 WHERE id = 'school-7'")
+    db.commit()
+    db.close()
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-7"})
+
+    def second(wan_mbps, lan_mbps=95):
+        t0 = time.time()
+        # wan0: 1 Gbps port on a 100 Mbps circuit; lan1: 100 Mbps port, its speed counts
+        f.cmds("util school-7 wan0 %d 1000000 1000000000 0 1000" % (wan_mbps * 1e6),
+               "util school-7 lan1 1000 %d 1000000000 0 1000" % (lan_mbps * 1e6))
+        time.sleep(max(0.0, 1 - (time.time() - t0)))
+
+    for v in (95, 95, 95, 85, 95, 95, 95):  # a dip: never 4 s high in a row
+        second(v)
+    check(not of_kind("util_high"), "no notice before utilisation_for in a row")
+    for v in (95, 96, 97, 95):
+        second(v)
+    wait_for(lambda: of_kind("util_high"), 10, "the high-utilisation e-mail")
+    for v in (85, 84, 86, 85, 85):  # between clear and threshold: still high
+        second(v)
+    check(not of_kind("util_ok"), "no all-clear while above utilisation_clear")
+    for v in (50, 50, 50, 50, 50):
+        second(v)
+    wait_for(lambda: of_kind("util_ok"), 10, "the all-clear e-mail")
+    time.sleep(2)
+    got = mails()
+    kinds = [kind(m) for m, _ in got]
+    check(sorted(kinds) == ["util_high", "util_ok"], "e-mails: %s" % kinds)
+    for m, env in got:
+        check("edge/wan0" in str(m["Subject"]), "the uplink named: %s" % m["Subject"])
+        # the all-clear goes to whoever had the warning
+        check_message(m, env, ["noc@district.example", "high-schools@district.example"],
+                      "https://np.district.example/sites/school-7")
+    text = of_kind("util_high")[0][0].get_body(("plain",)).get_content()
+    check(re.search(r"Utilisation 9[5-7]\.\d % \(threshold 90\.0 %\)", text),
+          "of the circuit rate: " + text.splitlines()[0])
+    r = cli(conf, "alert", "list")
+    check(r.returncode == 0 and "util_high" in r.stdout and "util_ok" in r.stdout,
+          "alert list shows them:\n" + r.stdout)
+    f.close()
+    stop_collector()
+
+
+def scenario_sla():
+    conf = write_config({"sla_interval": "1s"}, {"uptime_high": "99.9999%"})
+    smtp.start()
+    setup_sites(conf, [("school-h", "Elm High", "high", ""),
+                       ("school-e", "Ash Elementary", "elementary", "")])
+    start_collector(conf)
+    f = Feeder()
+    f.start({"school-h", "school-e"})
+    time.sleep(3)
+    check(not mails(), "nothing while the sites beat")
+    cut_to = now_ms() - 1000
+    f.cmd("backlog %d %d school-h school-e" % (cut_to - 5000, cut_to))
+    wait_for(lambda: of_kind("sla_risk"), 15, "the SLA e-mail")
+    time.sleep(3)
+    got = of_kind("sla_risk")
+    check(len(got) == 1 and str(got[0][0]["X-Netpulse-Site"]) == "school-h",
+          "one SLA e-mail, for the high school: %d" % len(got))
+    text = got[0][0].get_body(("plain",)).get_content()
+    check("against the target 99.9999 %" in text.replace("99.999900", "99.9999")
+          or "99.999" in text, "target named: " + text.splitlines()[0])
+    f.hangup()
+    stop_collector()
+    start_collector(conf)
+    f.reconnect({"school-h", "school-e"})
+    time.sleep(5)
+    kinds = [kind(m) for m, _ in mails()]
+    check(kinds == ["sla_risk"], "once per site and month, across a restart: %s" % kinds)
+    r = cli(conf, "alert", "list")
+    check(r.returncode == 0 and "sla_risk" in r.stdout, "alert list shows it:\n" + r.stdout)
+    f.close()
+    stop_collector()
+
+
 def main():
     rc = 0
     try:
         {"down_up": scenario_down_up, "digest": scenario_digest, "flap": scenario_flap,
-         "smtp_outage": scenario_smtp_outage, "events": scenario_events}[SCENARIO]()
+         "smtp_outage": scenario_smtp_outage, "events": scenario_events,
+         "iface_restart": scenario_iface_restart, "utilisation": scenario_utilisation,
+         "sla": scenario_sla}[SCENARIO]()
         print("PASS", SCENARIO)
     except (Fail, subprocess.TimeoutExpired, KeyError, ValueError, OSError) as e:
         rc = 1

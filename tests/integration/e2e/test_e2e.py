@@ -17,7 +17,11 @@ collector side (icmp 10.96.0.2 and tcp 10.96.0.2:8443) every 5 s.
     agent  the agent is SIGKILLed with the link fine and restarted 60 s later:
            one confirmed agent outage (not link), from its last sign of life
            before the kill to the restart, each within one interval.
-Exit 0 pass, 1 fail, 77 skipped (not root / no netns)."""
+Exit 0 pass, 1 fail, 77 skipped (not root / no netns).
+
+Also a module: other tests (tests/integration/alerts/netns_cut.py) call
+configure() and reuse Net, Setup (collector_extra: more collector.conf) and
+Proc."""
 import json
 import os
 import re
@@ -32,10 +36,18 @@ import time
 import urllib.request
 from datetime import datetime
 
-SCEN, AGENT, COLLECTOR, CLI = sys.argv[1:5]
+SCEN = AGENT = COLLECTOR = CLI = None
 PID = os.getpid()
-NS_A, NS_C = f"npe{SCEN[0]}a{PID}", f"npe{SCEN[0]}c{PID}"
-VA, VC = f"vea{SCEN[0]}{PID % 100000}", f"vec{SCEN[0]}{PID % 100000}"
+NS_A = NS_C = VA = VC = None
+
+
+def configure(scen, agent, collector, cli):
+    """The scenario and the programs; names the namespaces and veths."""
+    global SCEN, AGENT, COLLECTOR, CLI, NS_A, NS_C, VA, VC
+    SCEN, AGENT, COLLECTOR, CLI = scen, agent, collector, cli
+    NS_A, NS_C = f"npe{SCEN[0]}a{PID}", f"npe{SCEN[0]}c{PID}"
+    VA, VC = f"vea{SCEN[0]}{PID % 100000}", f"vec{SCEN[0]}{PID % 100000}"
+
 A_IP, C_IP = "10.96.0.1", "10.96.0.2"
 CPORT, SPORT = 8443, 1161
 INTERVAL = 5.0      # SNMP and probe interval, s
@@ -158,7 +170,7 @@ class Net:
 
 
 class Setup:
-    def __init__(self, work):
+    def __init__(self, work, collector_extra=""):
         self.work = work
         self.data = f"{work}/data"
         os.makedirs(self.data)
@@ -171,7 +183,7 @@ class Setup:
         with open(self.cconf, "w") as f:
             f.write(f"[collector]\nlisten = {C_IP}:{CPORT}\ntls_cert = {work}/cert.pem\n"
                     f"tls_key = {work}/key.pem\ndata_dir = {self.data}\n"
-                    "heartbeat_timeout = 6s\nallow_root = yes\n")
+                    "heartbeat_timeout = 6s\nallow_root = yes\n" + collector_extra)
         self.token = self.np("agent", "enrol", SITE).stdout.strip().splitlines()[0]
         self.api_token = None
         if self.np("user", "list", check=False).returncode == 0:
@@ -493,5 +505,6 @@ def main():
 
 
 if __name__ == "__main__":
+    configure(*sys.argv[1:5])
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # ctest timeout: clean up
     sys.exit(main())
