@@ -1,6 +1,8 @@
 /* api: read endpoints over state_db and rrd_store; see api.h. */
 #include "api.h"
 
+#include "api_body.h"
+#include "capacity.h"
 #include "http_parse.h"
 #include "report_api.h"
 #include "report_time.h"
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +56,6 @@ enum job_kind {
     JOB_REVOKE,       /* admin: revoke an agent */
 };
 
-#define MAINT_REASON_MAX 500 /* bytes of a maintenance reason */
-#define ADMIN_BODY_MAX 4096  /* bytes of an admin request body */
-
 struct job {
     struct np_api *api;
     struct np_http_pending *pending;
@@ -66,8 +66,7 @@ struct job {
     unsigned step_s;
     unsigned intervals; /* JOB_FLOWS */
     int64_t mid;               /* JOB_MAINT_DELETE: the window */
-    int64_t start_ms, end_ms;  /* JOB_MAINT_ADD */
-    char reason[MAINT_REASON_MAX + 1];
+    struct np_api_maint maint; /* JOB_MAINT_ADD */
     char cf[8];
     char device[QUERY_VALUE_MAX], iface[QUERY_VALUE_MAX], probe[QUERY_VALUE_MAX];
     /* result */
@@ -136,6 +135,45 @@ static void job_set_error(struct job *j, int rc, const struct np_err *err)
     snprintf(j->msg, sizeof j->msg, "%s", err->msg[0] ? err->msg : np_strerror(rc));
 }
 
+/* The billing 95th percentile of an interface over the job's span: always
+ * from 5-minute averages (the burstable-billing convention, and what the
+ * capacity figures use), whatever step the chart is drawn at: the 95th of
+ * hourly or daily averages would understate it. *out is a new object
+ * {"step": S, "in_bps": x|null, "out_bps": y|null}; S is the step RRD
+ * answered (above 300 only past the 5-minute archive's 400 days). */
+static int iface_p95(struct job *j, const char *dev, const char *ifk, json_t **out,
+                     struct np_err *err)
+{
+    struct np_rrd_series raw = {0};
+    double *vals = NULL, p[2] = {NAN, NAN};
+    unsigned step = 0;
+    int rc = np_rrd_store_fetch_raw(j->api->rrd, NP_RRD_IFACE, j->site, dev, ifk, "AVERAGE",
+                                    j->from_s, j->to_s, NP_P95_STEP_S, &raw, err);
+    if (rc != 0 && rc != -ENOENT) {
+        return rc;
+    }
+    if (rc == 0 && raw.n > 0) {
+        step = raw.step_s;
+        vals = malloc(raw.n * sizeof *vals);
+        if (!vals) {
+            np_rrd_series_free(&raw);
+            return np_err_set(err, -ENOMEM, "api: out of memory");
+        }
+        for (int ds = 0; ds < 2; ds++) { /* DS 0 in_bps, 1 out_bps */
+            for (size_t i = 0; i < raw.n; i++) {
+                vals[i] = raw.v[i * NP_RRD_VALUES + (size_t)ds];
+            }
+            p[ds] = np_capacity_percentile(vals, raw.n, 95);
+        }
+    }
+    free(vals);
+    np_rrd_series_free(&raw);
+    *out = json_pack("{s:I, s:o, s:o}", "step", (json_int_t)step, "in_bps",
+                     isnan(p[0]) ? json_null() : json_real(p[0]), "out_bps",
+                     isnan(p[1]) ? json_null() : json_real(p[1]));
+    return *out ? 0 : np_err_set(err, -ENOMEM, "api: out of memory");
+}
+
 /* Appends one series to arr; a missing file gives an empty point list. */
 static int add_series(struct job *j, json_t *arr, enum np_rrd_kind kind, const char *n1,
                       const char *n2, struct np_err *err)
@@ -151,9 +189,15 @@ static int add_series(struct job *j, json_t *arr, enum np_rrd_kind kind, const c
     if (rc != 0) {
         return rc;
     }
+    json_t *p95 = NULL;
+    if (kind == NP_RRD_IFACE && (rc = iface_p95(j, n1, n2, &p95, err)) != 0) {
+        json_decref(points);
+        return rc;
+    }
     json_t *s = kind == NP_RRD_IFACE
-                    ? json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", "interface", "device", n1,
-                                "iface", n2, "step", (json_int_t)step, "points", points)
+                    ? json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "kind", "interface", "device",
+                                n1, "iface", n2, "step", (json_int_t)step, "points", points,
+                                "p95", p95)
                     : json_pack("{s:s, s:s, s:I, s:o}", "kind", "probe", "probe", n1, "step",
                                 (json_int_t)step, "points", points);
     if (!s || json_array_append_new(arr, s) != 0) {
@@ -458,14 +502,15 @@ static int job_admin(struct job *j, json_t **doc, struct np_err *err)
         return 0;
     case JOB_MAINT_ADD: {
         int64_t id = 0;
-        rc = np_state_db_maintenance_add(db, j->site, j->start_ms, j->end_ms, j->reason, &id, err);
+        const struct np_api_maint *m = &j->maint;
+        rc = np_state_db_maintenance_add(db, j->site, m->start_ms, m->end_ms, m->reason, &id, err);
         if (rc == 0) {
             np_log(NP_LOG_INFO, "api: maintenance declared site=%s id=%" PRId64 " from_ms=%" PRId64
                                 " to_ms=%" PRId64,
-                   j->site, id, j->start_ms, j->end_ms);
+                   j->site, id, m->start_ms, m->end_ms);
             *doc = json_pack("{s:I, s:s, s:I, s:I, s:s}", "id", (json_int_t)id, "site", j->site,
-                             "from", (json_int_t)(j->start_ms / 1000), "to",
-                             (json_int_t)(j->end_ms / 1000), "reason", j->reason);
+                             "from", (json_int_t)(m->start_ms / 1000), "to",
+                             (json_int_t)(m->end_ms / 1000), "reason", m->reason);
         }
         break;
     }
@@ -720,59 +765,6 @@ static int split_id(struct np_http_view path, const char *prefix, char *id, size
     return 0;
 }
 
-/* A window bound: Unix seconds (integer) or np_report_parse_time()'s text. */
-static int time_field(const json_t *v, int64_t *ms)
-{
-    if (json_is_integer(v)) {
-        json_int_t sec = json_integer_value(v);
-        if (sec < 0 || sec > NP_HTTP_TIME_LIMIT_S) {
-            return -1;
-        }
-        *ms = (int64_t)sec * 1000;
-        return 0;
-    }
-    if (json_is_string(v)) {
-        return np_report_parse_time(json_string_value(v), ms) < 0 ? -1 : 0;
-    }
-    return -1;
-}
-
-/* Reads {"from", "to", "reason"} (nothing else) into j; NULL or the message. */
-static const char *maint_body(struct np_http_view body, struct job *j)
-{
-    static const char usage[] =
-        "body: JSON {\"from\": F, \"to\": T, \"reason\": \"text\"}; F, T Unix seconds or "
-        "YYYY-MM-DD[THH:MM[:SS]] (UTC)\n";
-    if (body.len == 0 || body.len > ADMIN_BODY_MAX) {
-        return usage;
-    }
-    json_error_t jerr;
-    json_t *doc = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *bad = NULL, *reason = json_string_value(json_object_get(doc, "reason"));
-    if (!json_is_object(doc) || json_object_size(doc) != 3 || !reason ||
-        time_field(json_object_get(doc, "from"), &j->start_ms) != 0 ||
-        time_field(json_object_get(doc, "to"), &j->end_ms) != 0) {
-        bad = usage;
-    } else if (j->end_ms <= j->start_ms) {
-        bad = "to must be after from\n";
-    } else {
-        size_t len = strlen(reason);
-        for (size_t i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)reason[i];
-            if (c < 0x20 || c == 0x7f) {
-                len = 0;
-            }
-        }
-        if (len == 0 || len > MAINT_REASON_MAX) {
-            bad = "reason: 1..500 bytes of text without control characters\n";
-        } else {
-            memcpy(j->reason, reason, len + 1);
-        }
-    }
-    json_decref(doc);
-    return bad;
-}
-
 /* /api/v1/sites/{id}/probes (GET), /api/v1/sites/{id}/maintenance (GET,
  * POST) and /api/v1/sites/{id}/maintenance/{mid} (DELETE). Returns 1 when
  * path is none of them. */
@@ -829,9 +821,14 @@ static int on_site_more(struct np_api *api, struct st_h2o_req_t *req, struct np_
     j->kind = kind;
     j->mid = mid;
     const char *bad = NULL;
-    char text[80];
+    char text[300];
     if (kind == JOB_MAINT_ADD) {
-        bad = maint_body(np_http_body(req), j);
+        struct np_http_view b = np_http_body(req);
+        struct np_err err = {0};
+        if (np_api_body_maint(b.base, b.len, &j->maint, &err) != 0) {
+            snprintf(text, sizeof text, "%s\n", err.msg);
+            bad = text;
+        }
     } else if (kind == JOB_MAINT_LIST) {
         /* Every window, or those overlapping from/to (Unix seconds). */
         struct np_http_view q = np_http_query(req);

@@ -39,7 +39,8 @@
  * session cookie; nothing here checks again):
  *   POST /api/v1/sites/{id}/maintenance  body {"from": F, "to": T, "reason": R}
  *       F, T Unix seconds or "YYYY-MM-DD[THH:MM[:SS]]" UTC, R 1..500 bytes
- *       of text; 201 {"id", "site", "from", "to", "reason"}
+ *       of text (api_body.h np_api_body_maint; a 400 names the field, e.g.
+ *       "to: must be after from"); 201 {"id", "site", "from", "to", "reason"}
  *   DELETE /api/v1/sites/{id}/maintenance/{mid}   a window of that site
  *   POST /api/v1/agents/{id}/enrol   201 {"agent", "token"}: the token is
  *       shown this once (a stub site is made if needed; 409 while enrolled)

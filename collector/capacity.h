@@ -58,6 +58,8 @@
 #define NP_CAPACITY_HOURS 168
 #define NP_CAPACITY_BUSIEST 3
 #define NP_CAPACITY_THRESHOLD 0.8
+/* Percentiles are taken over 5-minute averages (the billing convention). */
+#define NP_P95_STEP_S 300
 
 struct np_rate_change {
     int64_t from_s;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -290,6 +291,10 @@ int main(int argc, char **argv)
     };
     struct collector c = {0};
     int check = 0, foreground = 0, opt;
+    /* Every time netpulse shows is UTC (pages, API, reports); librrd labels
+     * graph axes in the process's time zone, so make that UTC too. */
+    setenv("TZ", "UTC", 1);
+    tzset();
     while ((opt = getopt_long(argc, argv, "c:fh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':

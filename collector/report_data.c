@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAP_STEP_S 300
-
 /* ---- growable arrays for the callbacks ---------------------------------- */
 
 struct vec {
@@ -147,7 +145,7 @@ static int fetch_uplink(const struct np_report_ctx *ctx, const struct np_site_fi
         return 0;
     }
     ret = np_rrd_store_fetch_raw(ctx->rrd, NP_RRD_IFACE, f->id, f->device, f->iface, "AVERAGE",
-                                 from_s, to_s, CAP_STEP_S, series, err);
+                                 from_s, to_s, NP_P95_STEP_S, series, err);
     if (ret == -ENOENT) {
         np_err_clear(err);
         return 0;
@@ -443,7 +441,7 @@ int np_report_site(const struct np_report_ctx *ctx, const char *site_id, int64_t
         }
         f->has_series = f->cap.n_known > 0;
     } else {
-        struct np_capacity_input ci = {from_ms / 1000, CAP_STEP_S, 0,       NULL,
+        struct np_capacity_input ci = {from_ms / 1000, NP_P95_STEP_S, 0,       NULL,
                                        NULL,           rates.v,    rates.n, 0};
         np_capacity_compute(&ci, &f->cap);
         f->cap.rate_last_bps = np_capacity_rate_at(rates.v, rates.n, to_ms / 1000);

@@ -1,6 +1,8 @@
 /* rrd_graph: strict parameters and rrdgraph arguments; see rrd_graph.h. */
 #include "rrd_graph.h"
 
+#include "capacity.h"
+
 #include "state_db.h"
 
 #include <errno.h>
@@ -238,8 +240,13 @@ int np_rrd_graph_build(const struct np_graph_req *r, const char *rrd_path, uint6
     rc |= arg(out, "0");
     rc |= arg(out, "DEF:in=%s:in_bps:AVERAGE", rrd_path);
     rc |= arg(out, "DEF:out=%s:out_bps:AVERAGE", rrd_path);
-    rc |= arg(out, "VDEF:in95=in,95,PERCENT");
-    rc |= arg(out, "VDEF:out95=out,95,PERCENT");
+    /* The 95th percentiles over 5-minute averages (the billing convention,
+     * as the API and reports), not over the coarser rows a week or a year
+     * is drawn from. */
+    rc |= arg(out, "DEF:in5=%s:in_bps:AVERAGE:step=%d", rrd_path, NP_P95_STEP_S);
+    rc |= arg(out, "DEF:out5=%s:out_bps:AVERAGE:step=%d", rrd_path, NP_P95_STEP_S);
+    rc |= arg(out, "VDEF:in95=in5,95,PERCENT");
+    rc |= arg(out, "VDEF:out95=out5,95,PERCENT");
     rc |= arg(out, "AREA:in#66bb6a:In");
     rc |= arg(out, "LINE1:out#1565c0:Out");
     rc |= arg(out, "LINE1:in95#1b5e20:In 95th percentile:dashes");
@@ -248,7 +255,8 @@ int np_rrd_graph_build(const struct np_graph_req *r, const char *rrd_path, uint6
         rc |= arg(out, "HRULE:%" PRIu64 "#c62828:Capacity", capacity_bps);
     }
     rc |= arg(out, "GPRINT:in95:In 95th %%.2lf %%sbps");
-    rc |= arg(out, "GPRINT:out95:Out 95th %%.2lf %%sbps");
+    rc |= arg(out, "GPRINT:out95:Out 95th %%.2lf %%sbps (5-minute averages)\\n");
+    rc |= arg(out, "COMMENT:Times in UTC");
     if (rc != 0) {
         return np_err_set(err, -E2BIG, "graph: arguments too long");
     }

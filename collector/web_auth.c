@@ -1,6 +1,8 @@
 /* web_auth: users, sessions, tokens, CSRF and the access guard; see web_auth.h. */
 #include "web_auth.h"
 
+#include "api_body.h"
+
 #include "netpulse/clock.h"
 #include "netpulse/log.h"
 
@@ -20,7 +22,7 @@
 #define KEY_LEN 32
 #define COOKIE_NAME "np_session"
 #define TOKEN_PREFIX "npu_"
-#define FORM_VALUE_MAX 1024
+#define PASSWORD_MAX NP_API_LOGIN_VALUE_MAX
 #define MAX_LOGINS_RUNNING 4 /* the KDF is CPU-heavy: bound what a flood costs */
 
 /* ---- base64url (RFC 4648 §5, no padding) ---- */
@@ -500,14 +502,7 @@ bool np_web_auth_csrf_ok(const struct np_web_session *sess, const char *csrf_hea
     if (!origin) {
         return true; /* older clients send none; the token alone decides */
     }
-    if (!authority || authority_len == 0) {
-        return false;
-    }
-    size_t skip = origin_len >= 8 && memcmp(origin, "https://", 8) == 0  ? 8
-                  : origin_len >= 7 && memcmp(origin, "http://", 7) == 0 ? 7
-                                                                         : 0;
-    return skip > 0 && origin_len - skip == authority_len &&
-           memcmp(origin + skip, authority, authority_len) == 0;
+    return np_api_body_origin_ok(origin, origin_len, authority, authority_len);
 }
 
 /* ---- the server side ---- */
@@ -752,22 +747,11 @@ static void redirect(struct st_h2o_req_t *req, const char *location)
 static struct np_http_view cookie_get(struct st_h2o_req_t *req, const char *name)
 {
     struct np_http_view h = np_http_header(req, "cookie");
-    size_t nl = strlen(name);
-    size_t i = 0;
-    while (h.base && i < h.len) {
-        while (i < h.len && (h.base[i] == ' ' || h.base[i] == ';' || h.base[i] == ',')) {
-            i++;
-        }
-        size_t end = i;
-        while (end < h.len && h.base[end] != ';') {
-            end++;
-        }
-        if (end - i > nl && memcmp(h.base + i, name, nl) == 0 && h.base[i + nl] == '=') {
-            return (struct np_http_view){h.base + i + nl + 1, end - i - nl - 1};
-        }
-        i = end;
+    size_t off, len;
+    if (!np_api_body_cookie(h.base, h.len, name, &off, &len)) {
+        return (struct np_http_view){NULL, 0};
     }
-    return (struct np_http_view){NULL, 0};
+    return (struct np_http_view){h.base + off, len};
 }
 
 static const struct np_web_session *request_session(struct np_web_auth *a, struct st_h2o_req_t *req)
@@ -846,23 +830,6 @@ static bool is_page(struct np_http_view p)
            !path_is(p, "/metrics");
 }
 
-/* Copies p into a "next=" value: only our own absolute paths of plain
- * characters (no "//" that a browser reads as another host). */
-static bool safe_next(const char *s, size_t n)
-{
-    if (n == 0 || n > 200 || s[0] != '/' || (n > 1 && (s[1] == '/' || s[1] == '\\'))) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("/._-", c))) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static int guard(void *ctx, struct st_h2o_req_t *req)
 {
     struct np_web_auth *a = ctx;
@@ -890,7 +857,7 @@ static int guard(void *ctx, struct st_h2o_req_t *req)
     if (!authed && !(a->public_read && reading)) {
         if (reading && is_page(path)) {
             char loc[300] = "/login.html";
-            if (safe_next(path.base, path.len) && !path_is(path, "/")) {
+            if (np_api_body_next_ok(path.base, path.len) && !path_is(path, "/")) {
                 snprintf(loc, sizeof loc, "/login.html?next=%.*s", (int)path.len, path.base);
             }
             redirect(req, loc);
@@ -923,59 +890,11 @@ static int guard(void *ctx, struct st_h2o_req_t *req)
 
 /* ---- /login, /logout, /api/v1/session ---- */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Finds key in an application/x-www-form-urlencoded body (or query) and
- * decodes it into out. 1 found, 0 absent, -1 malformed or too long. */
-static int form_get(struct np_http_view q, const char *key, char *out, size_t out_len)
-{
-    size_t klen = strlen(key), i = 0;
-    while (i < q.len) {
-        size_t end = i;
-        while (end < q.len && q.base[end] != '&') {
-            end++;
-        }
-        if (end - i > klen && memcmp(q.base + i, key, klen) == 0 && q.base[i + klen] == '=') {
-            size_t o = 0;
-            for (size_t p = i + klen + 1; p < end; p++) {
-                char c = q.base[p];
-                if (c == '+') {
-                    c = ' ';
-                } else if (c == '%') {
-                    int h = p + 2 < end ? hexval(q.base[p + 1]) : -1;
-                    int l = p + 2 < end ? hexval(q.base[p + 2]) : -1;
-                    if (h < 0 || l < 0) {
-                        return -1;
-                    }
-                    c = (char)(h * 16 + l);
-                    p += 2;
-                }
-                if (c == '\0' || o + 1 >= out_len) {
-                    return -1;
-                }
-                out[o++] = c;
-            }
-            out[o] = '\0';
-            return 1;
-        }
-        i = end + 1;
-    }
-    return 0;
-}
-
 struct login_job {
     uv_work_t work;
     struct np_web_auth *a;
     struct np_http_pending *pending;
-    char user[NP_WEB_AUTH_NAME_MAX + 1];
-    char password[FORM_VALUE_MAX];
-    char next[256];
+    struct np_api_login form; /* user, password (cleansed after use), next */
     bool admin;
     int rc;
 };
@@ -986,9 +905,9 @@ static void login_work(uv_work_t *w)
     struct np_err err = {0};
     uv_mutex_lock(&j->a->mu);
     /* The KDF runs under the lock too: logins queue instead of piling up. */
-    j->rc = np_web_users_login(j->a->users_db, j->user, j->password, &j->admin, &err);
+    j->rc = np_web_users_login(j->a->users_db, j->form.user, j->form.password, &j->admin, &err);
     uv_mutex_unlock(&j->a->mu);
-    OPENSSL_cleanse(j->password, sizeof j->password);
+    OPENSSL_cleanse(j->form.password, sizeof j->form.password);
 }
 
 static void login_done(uv_work_t *w, int status)
@@ -1000,14 +919,15 @@ static void login_done(uv_work_t *w, int status)
     a->logins--;
     if (req && status == 0 && j->rc == 0) {
         const struct np_web_session *s = NULL;
-        if (np_web_sessions_create(&a->sessions, j->user, j->admin, np_clock_wall_ms(), &s) == 0) {
+        int64_t now_ms = np_clock_wall_ms();
+        if (np_web_sessions_create(&a->sessions, j->form.user, j->admin, now_ms, &s) == 0) {
             char cookie[200];
             snprintf(cookie, sizeof cookie,
                      COOKIE_NAME "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%" PRId64 "%s",
                      s->id, a->sessions.max_ms / 1000, a->tls ? "; Secure" : "");
             np_http_add_header(req, "set-cookie", cookie);
-            np_http_add_header(req, "location", j->next[0] ? j->next : "/");
-            np_log(NP_LOG_INFO, "web_auth: login user=%s admin=%s", j->user,
+            np_http_add_header(req, "location", j->form.next[0] ? j->form.next : "/");
+            np_log(NP_LOG_INFO, "web_auth: login user=%s admin=%s", j->form.user,
                    j->admin ? "yes" : "no");
             np_http_pending_reply(j->pending, 303, "See Other", "text/plain", "ok\n", 3);
         } else {
@@ -1015,7 +935,7 @@ static void login_done(uv_work_t *w, int status)
                                   "no session\n", 11);
         }
     } else if (req) {
-        np_log(NP_LOG_NOTICE, "web_auth: login failed user=%s", j->user);
+        np_log(NP_LOG_NOTICE, "web_auth: login failed user=%s", j->form.user);
         np_http_add_header(req, "location", "/login.html?error=1");
         np_http_pending_reply(j->pending, 303, "See Other", "text/plain", "login failed\n", 13);
     } else {
@@ -1036,15 +956,9 @@ static int on_login(void *ctx, struct st_h2o_req_t *req)
     /* Login CSRF: a form posted from elsewhere carries another Origin. */
     struct np_http_view origin = np_http_header(req, "origin");
     struct np_http_view auth = np_http_authority(req);
-    if (origin.base) {
-        size_t skip = origin.len > 8 && memcmp(origin.base, "https://", 8) == 0  ? 8
-                      : origin.len > 7 && memcmp(origin.base, "http://", 7) == 0 ? 7
-                                                                                 : 0;
-        if (!skip || origin.len - skip != auth.len ||
-            memcmp(origin.base + skip, auth.base, auth.len) != 0) {
-            reply_text(req, 403, "Forbidden", "cross-origin login refused\n");
-            return 0;
-        }
+    if (origin.base && !np_api_body_origin_ok(origin.base, origin.len, auth.base, auth.len)) {
+        reply_text(req, 403, "Forbidden", "cross-origin login refused\n");
+        return 0;
     }
     if (a->logins >= MAX_LOGINS_RUNNING) {
         reply_text(req, 503, "Service Unavailable", "too many logins at once\n");
@@ -1056,18 +970,13 @@ static int on_login(void *ctx, struct st_h2o_req_t *req)
         return 0;
     }
     struct np_http_view body = np_http_body(req);
-    char next[256];
-    int rn = form_get(body, "next", next, sizeof next);
-    if (form_get(body, "user", j->user, sizeof j->user) != 1 ||
-        form_get(body, "password", j->password, sizeof j->password) != 1 || rn < 0 ||
-        !np_web_auth_valid_name(j->user)) {
+    struct np_err err = {0};
+    if (np_api_body_login(body.base, body.len, &j->form, &err) != 0) {
+        np_log(NP_LOG_NOTICE, "web_auth: login form refused err=\"%s\"", err.msg);
         OPENSSL_cleanse(j, sizeof *j);
         free(j);
         redirect(req, "/login.html?error=1");
         return 0;
-    }
-    if (rn == 1 && safe_next(next, strlen(next))) {
-        snprintf(j->next, sizeof j->next, "%s", next);
     }
     j->a = a;
     j->work.data = j;
@@ -1221,7 +1130,7 @@ int np_web_auth_cli(const char *db_path, const char *verb, int argc, char **argv
         return 1;
     }
     if (strcmp(verb, "add") == 0) {
-        char pw[FORM_VALUE_MAX], hash[NP_WEB_AUTH_HASH_MAX];
+        char pw[PASSWORD_MAX], hash[NP_WEB_AUTH_HASH_MAX];
         if (from_stdin) {
             if (read_password(pw, sizeof pw) != 0) {
                 fprintf(stderr, "netpulse: user add: the password (first line of stdin) must "

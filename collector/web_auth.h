@@ -30,7 +30,8 @@
  *
  * Routes added: POST /login (form user=&password=&next=; 303 to next or to
  * /login.html?error=1; GET /login 303 to the page /login.html), POST /logout, GET /api/v1/session
- * ({user, admin, csrf}).
+ * ({user, admin, csrf}). The login form, the Cookie header, next= and the
+ * Origin check are parsed by api_body.h (pure, fuzzed).
  *
  * Sessions are kept in memory on the loop thread (a restart logs everyone
  * out): 32 random bytes (base64url) in the cookie, a separate CSRF token,

@@ -101,13 +101,16 @@ static void test_build(void)
     CHECK_INT(np_rrd_graph_build(&r, "/var/lib/netpulse/rrd/oak-es/if+edge+eth0.rrd", 100000000, &a,
                                  &err),
               0);
-    bool have_p95 = false, have_hrule = false, have_svg = false;
+    bool have_p95 = false, have_hrule = false, have_svg = false, have_def5 = false;
     for (int i = 0; i < a.argc; i++) {
         CHECK(strchr(a.argv[i], '\n') == NULL);
-        have_p95 = have_p95 || strcmp(a.argv[i], "VDEF:in95=in,95,PERCENT") == 0;
+        have_p95 = have_p95 || strcmp(a.argv[i], "VDEF:in95=in5,95,PERCENT") == 0;
         have_hrule = have_hrule || strcmp(a.argv[i], "HRULE:100000000#c62828:Capacity") == 0;
         have_svg = have_svg || strcmp(a.argv[i], "SVG") == 0;
+        have_def5 = have_def5 || strcmp(a.argv[i], "DEF:in5=/var/lib/netpulse/rrd/oak-es/"
+                                                    "if+edge+eth0.rrd:in_bps:AVERAGE:step=300") == 0;
     }
+    CHECK(have_def5);
     CHECK(have_p95);
     CHECK(have_hrule);
     CHECK(have_svg);

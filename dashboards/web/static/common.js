@@ -55,12 +55,22 @@ export function fmtPct(v, digits = 2) {
   return `${v.toFixed(digits)} %`;
 }
 
-// Milliseconds since the epoch -> local date and time.
+// Every time on the pages is UTC, labelled so: the API, the reports and the
+// maintenance form all speak UTC, and a district spans one zone anyway.
+const pad = (n) => String(n).padStart(2, '0');
+
+// Milliseconds since the epoch -> "2026-11-23 14:05 UTC".
 export function fmtTime(ms) {
-  if (ms === null || ms === undefined) return '–';
-  return new Date(ms).toLocaleString(undefined, {
-    year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
-  });
+  if (ms === null || ms === undefined || !Number.isFinite(Number(ms))) return '–';
+  const d = new Date(Number(ms));
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
+}
+
+// Milliseconds -> "14:05:09 UTC" (refresh stamps).
+export function fmtClock(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
 }
 
 export function fmtDuration(s) {
@@ -108,13 +118,6 @@ export function pickUplink(ifaces) {
   const named = ifaces.find((i) => rx.test(i.if_alias || '') || rx.test(i.if_name || ''));
   if (named) return named;
   return ifaces.reduce((a, b) => ((b.speed_bps || 0) > (a.speed_bps || 0) ? b : a));
-}
-
-// 95th percentile, nearest rank (capacity.h: sorted, index ceil(0.95 N) - 1).
-export function p95(values) {
-  const v = values.filter((x) => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
-  if (!v.length) return null;
-  return v[Math.max(0, Math.ceil(0.95 * v.length) - 1)];
 }
 
 let session = null;

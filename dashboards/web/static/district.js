@@ -26,6 +26,28 @@ async function totalsNow(sites) {
   document.getElementById('total-rate').textContent = fmtBps(rate);
 }
 
+const yesNo = (v, yes, no) => (v === null || v === undefined ? el('span', { class: 'na', text: 'no data' })
+  : el('span', { class: v ? 'good' : 'bad', text: v ? yes : no }));
+
+// Every school of the summary, busiest first (utilisation of the 95th
+// percentile against the provisioned rate).
+function drawSchools(list) {
+  const body = document.querySelector('#schools tbody');
+  const rows = list.slice().sort((a, b) => (b.utilisation ?? -1) - (a.utilisation ?? -1) || a.name.localeCompare(b.name));
+  rows.forEach((r, i) => {
+    body.append(el('tr', { 'data-site': r.site },
+      el('td', { text: String(i + 1) }),
+      el('td', {}, el('a', { href: `/sites/${encodeURIComponent(r.site)}`, text: r.name })),
+      el('td', { text: r.school_type }),
+      el('td', { class: 'num', 'data-field': 'util', 'data-raw': r.utilisation ?? '', text: r.utilisation === null ? '–' : fmtPct(r.utilisation * 100, 1) }),
+      el('td', { class: 'num', text: fmtBps(r.p95_bps) }),
+      el('td', { class: 'num', text: fmtBps(r.rate_bps) }),
+      el('td', { class: 'num', 'data-field': 'uptime', 'data-raw': r.uptime_percent ?? '' }, r.uptime_percent === null ? '–' : fmtPct(r.uptime_percent), ' ', yesNo(r.uptime_met, 'met', 'missed')),
+      el('td', {}, yesNo(r.growth_on_track, 'on track', 'behind')),
+      el('td', { text: r.recommendation || '' })));
+  });
+}
+
 async function main() {
   await initSession();
   const year = new Date().getUTCFullYear();
@@ -45,9 +67,12 @@ async function main() {
     const um = document.getElementById('uptime-met');
     um.textContent = `${s.uptime.met} of ${s.schools}`;
     um.dataset.raw = String(s.uptime.met);
+    document.getElementById('uptime-more').textContent = `missed ${s.uptime.missed}, no data ${s.uptime.no_data}`;
     const gm = document.getElementById('growth-met');
     gm.textContent = `${s.growth.on_track} of ${s.schools}`;
     gm.dataset.raw = String(s.growth.on_track);
+    document.getElementById('growth-more').textContent = `behind ${s.growth.behind}, not known ${s.growth.unknown}`;
+    drawSchools(sum.sites || []);
     const body = document.querySelector('#upgrades tbody');
     for (const u of s.upgrades || []) {
       body.append(el('tr', { 'data-site': u.site },

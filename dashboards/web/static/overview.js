@@ -1,6 +1,6 @@
 // Overview: every school, worst first, refreshed in place.
 import {
-  api, apiOptional, el, fmtBps, fmtPct, fmtTime, initSession, pickUplink, pool, statusBadge,
+  api, apiOptional, el, fmtBps, fmtClock, fmtPct, fmtTime, initSession, pickUplink, pool, statusBadge,
   STATUS_RANK,
 } from './common.js';
 import { sparkline } from './chart.js';
@@ -9,10 +9,10 @@ const STATUS_EVERY_MS = 15000;
 const DETAIL_EVERY_MS = 60000;
 const state = { sites: [], detail: new Map(), lastDetail: 0 };
 
-function localMidnightS() {
-  const d = new Date();
-  d.setHours(0, 0, 0, 0);
-  return Math.floor(d.getTime() / 1000);
+// "Today" is the UTC day, like every time on the pages.
+function utcMidnightS() {
+  const now = Math.floor(Date.now() / 1000);
+  return now - (now % 86400);
 }
 
 function lastValue(points, key) {
@@ -39,7 +39,7 @@ async function loadDetail(site) {
   }
   const month = new Date().toISOString().slice(0, 7);
   const [t, m] = await Promise.all([
-    apiOptional(`/api/v1/sites/${encodeURIComponent(site.id)}/uptime?from=${localMidnightS()}&to=${now}`),
+    apiOptional(`/api/v1/sites/${encodeURIComponent(site.id)}/uptime?from=${utcMidnightS()}&to=${now}`),
     apiOptional(`/api/v1/sites/${encodeURIComponent(site.id)}/uptime?month=${month}`),
   ]);
   d.today = t ? t.uptime_percent : undefined;
@@ -51,7 +51,10 @@ async function loadDetail(site) {
 function uptimeCell(field, v, target) {
   if (v === undefined) return el('td', { class: 'num na', 'data-field': field, text: 'not available' });
   const td = el('td', { class: 'num', 'data-field': field, 'data-raw': v === null ? '' : String(v), text: fmtPct(v) });
-  if (v !== null && target !== null && v < target) td.classList.add('bad');
+  if (v !== null && target !== null) {
+    td.classList.add(v < target ? 'bad' : 'good');
+    td.title = `target ${fmtPct(target, 1)}`;
+  }
   return td;
 }
 
@@ -95,14 +98,16 @@ function render() {
       el('td', { class: 'num', 'data-field': 'capacity', 'data-raw': d.cap ?? s.circuit_bps ?? '', text: fmtBps(d.cap ?? s.circuit_bps) }),
       uptimeCell('uptime_today', d.today, d.target ?? null),
       uptimeCell('uptime_month', d.month, d.target ?? null),
-      el('td', {}, sparkline(d.spark || [])),
+      el('td', { title: 'inbound, last 2 hours, against capacity' }, sparkline(d.spark || [], '#43a047', d.cap)),
     );
     body.append(tr);
   }
   document.getElementById('empty').hidden = rows.length > 0;
   const down = state.sites.filter((s) => s.status === 'link_down' || s.status === 'agent_down').length;
   document.getElementById('counts').textContent = `${state.sites.length} schools, ${down} down`;
-  document.getElementById('updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
+  document.getElementById('updated').textContent = `updated ${fmtClock(Date.now())}`;
+  const target = [...state.detail.values()].map((d) => d.target).find((t) => Number.isFinite(t));
+  document.getElementById('target').textContent = target === undefined ? '' : `target ${fmtPct(target, 1)}`;
 }
 
 async function refresh() {

@@ -2,7 +2,7 @@
 // interfaces, flows, outages, maintenance windows (a form for admins),
 // capacity and growth.
 import {
-  api, apiOptional, el, fmtBps, fmtDuration, fmtPct, fmtTime, initSession, p95, pickUplink,
+  api, apiOptional, el, fmtBps, fmtDuration, fmtPct, fmtTime, initSession, pickUplink,
   send, statusBadge,
 } from './common.js';
 import { lineChart } from './chart.js';
@@ -29,6 +29,10 @@ function go(params) {
   drawRange();
 }
 
+// Zooming any chart moves every chart of the page to that span.
+const zoom = (from, to) => go({ from, to });
+const reset = () => go({ range: 'day' });
+
 function drawRange() {
   return Promise.all([drawTraffic(), drawProbes()]);
 }
@@ -45,6 +49,7 @@ async function drawTraffic() {
   if (!uplink) {
     box.textContent = '';
     box.append(el('p', { class: 'na', text: 'No interface data yet.' }));
+    document.getElementById('png').hidden = true;
     legend.textContent = '';
     return;
   }
@@ -55,9 +60,13 @@ async function drawTraffic() {
   const pts = s.series?.[0]?.points || [];
   const ins = pts.map((p) => [p.time, p.in_bps ?? null]);
   const outs = pts.map((p) => [p.time, p.out_bps ?? null]);
-  const in95 = p95(ins.map((p) => p[1])), out95 = p95(outs.map((p) => p[1]));
+  // The 95th percentile comes from the server, always over 5-minute averages
+  // (the billing convention), not from the points drawn at this range's step.
+  const pc = s.series?.[0]?.p95 || {};
+  const in95 = pc.in_bps ?? null, out95 = pc.out_bps ?? null;
+  const pcNote = pc.step ? `95th percentile of ${pc.step === 300 ? '5-minute' : `${pc.step} s`} averages` : '';
   lineChart(box, {
-    from: v.from, to: v.to, yFormat: fmtBps,
+    from: v.from, to: v.to, yFormat: fmtBps, yTitle: 'bandwidth (bit/s)',
     series: [
       { name: 'in', color: '#43a047', points: ins },
       { name: 'out', color: '#1565c0', points: outs },
@@ -67,19 +76,19 @@ async function drawTraffic() {
       { value: out95, color: '#0d47a1', label: 'out95', dash: true },
       { value: capacityBps, color: '#c62828', label: 'capacity' },
     ],
-    onZoom: (from, to) => go({ from, to }),
-    onReset: () => go({ range: 'day' }),
+    onZoom: zoom, onReset: reset,
   });
   legend.textContent = '';
   legend.append(
     el('span', {}, el('span', { class: 'sw in' }), `In (95th: ${fmtBps(in95)})`),
     el('span', {}, el('span', { class: 'sw out' }), `Out (95th: ${fmtBps(out95)})`),
     el('span', {}, el('span', { class: 'sw cap' }), `Capacity ${fmtBps(capacityBps)}`),
-    el('span', { class: 'muted', text: `${uplink.device} ${uplink.iface} · ${fmtTime(v.from * 1000)} – ${fmtTime(v.to * 1000)}` }),
+    el('span', { class: 'muted', text: `${uplink.device} ${uplink.iface} · ${fmtTime(v.from * 1000)} – ${fmtTime(v.to * 1000)}${pcNote ? ` · ${pcNote}` : ''}` }),
   );
   legend.dataset.in95 = in95 ?? '';
   legend.dataset.out95 = out95 ?? '';
   const png = document.getElementById('png');
+  png.hidden = false;
   const gq = v.range ? `range=${v.range}` : `from=${v.from}&to=${v.to}`;
   png.href = `/graph/site/${enc}/traffic.png?${gq}&width=1000&height=300`;
   document.body.dataset.loaded = 'yes';
@@ -109,19 +118,28 @@ async function drawProbes() {
     const loss = pts.map((p) => [p.time, p.loss === null || p.loss === undefined ? null : p.loss * 100]);
     const last = (a) => { for (let i = a.length - 1; i >= 0; i--) if (a[i][1] !== null) return a[i][1]; return null; };
     const lr = last(rtt), ll = last(loss);
-    const rc = el('div', { class: 'chart small', 'data-probe': name, 'data-kind': 'rtt' });
-    const lc = el('div', { class: 'chart small', 'data-probe': name, 'data-kind': 'loss' });
-    const sec = el('div', { class: 'probe', 'data-probe': name, 'data-points': rtt.filter((p) => p[1] !== null).length },
-      el('h3', { text: `${name}: round-trip time ${lr === null ? '–' : `${lr.toFixed(1)} ms`}, loss ${ll === null ? '–' : `${ll.toFixed(1)} %`} (latest)` }),
-      el('div', { class: 'pair' }, rc, lc));
+    const rc = el('div', { class: 'chart', 'data-probe': name, 'data-kind': 'rtt' });
+    const lc = el('div', { class: 'chart', 'data-probe': name, 'data-kind': 'loss' });
+    const sec = el('div', {
+      class: 'probe', 'data-probe': name, 'data-points': rtt.filter((p) => p[1] !== null).length,
+      'data-rtt-last': lr ?? '', 'data-loss-last': ll ?? '',
+    },
+    el('h3', { text: name }),
+    el('p', { class: 'latest' }, 'latest: round-trip time ',
+      el('strong', { text: lr === null ? '–' : `${lr.toFixed(1)} ms` }), ', loss ',
+      el('strong', { text: ll === null ? '–' : `${ll.toFixed(1)} %` })),
+    el('div', { class: 'pair' }, rc, lc));
     box.append(sec);
+    const fmt = (unit) => (x) => `${x.toFixed(x === 0 || x >= 10 ? 0 : x >= 1 ? 1 : 2)} ${unit}`;
     lineChart(rc, {
-      from: v.from, to: v.to, yFormat: (x) => `${x.toFixed(x < 10 ? 1 : 0)} ms`,
-      series: [{ name: 'rtt', color: '#6a1b9a', points: rtt }],
+      from: v.from, to: v.to, height: 240, yFormat: fmt('ms'), yTitle: 'round-trip time (ms)',
+      series: [{ name: 'rtt', color: '#6a1b9a', points: rtt, width: 2 }],
+      onZoom: zoom, onReset: reset,
     });
     lineChart(lc, {
-      from: v.from, to: v.to, yFormat: (x) => `${x.toFixed(x < 10 ? 1 : 0)} %`,
-      series: [{ name: 'loss', color: '#c62828', points: loss }],
+      from: v.from, to: v.to, height: 240, yFormat: fmt('%'), yTitle: 'packet loss (%)',
+      series: [{ name: 'loss', color: '#c62828', points: loss, width: 2 }],
+      onZoom: zoom, onReset: reset,
     });
   }));
 }
@@ -194,21 +212,36 @@ function drawIfaces() {
   }
 }
 
-function bytesTable(head, rows) {
-  const t = el('table', {}, el('thead', {}, el('tr', {}, el('th', { text: head }), el('th', { text: 'Bytes' }))));
+function fmtBytes(v) {
+  if (!Number.isFinite(v)) return '–';
+  const u = [['TB', 1e12], ['GB', 1e9], ['MB', 1e6], ['kB', 1e3]].find(([, f]) => v >= f);
+  return u ? `${(v / u[1]).toFixed(1)} ${u[0]}` : `${v} B`;
+}
+
+// cols: [[heading, (row) => text, numeric]]; rows: objects.
+function table(id, cols, rows) {
+  const t = el('table', { id },
+    el('thead', {}, el('tr', {}, ...cols.map(([h, , num]) => el('th', { class: num ? 'num' : null, text: h })))));
   const tb = el('tbody');
-  for (const [k, v] of rows) tb.append(el('tr', {}, el('td', { text: k }), el('td', { class: 'num', text: fmtBytes(v) })));
+  for (const r of rows) tb.append(el('tr', {}, ...cols.map(([, f, num]) => el('td', { class: num ? 'num' : null, text: f(r) }))));
   t.append(tb);
   return t;
 }
 
-function fmtBytes(v) {
-  if (!Number.isFinite(v)) return '–';
-  const u = [['GB', 1e9], ['MB', 1e6], ['kB', 1e3]].find(([, f]) => v >= f);
-  return u ? `${(v / u[1]).toFixed(1)} ${u[0]}` : `${v} B`;
+// What the agent's privacy setting did to the school's addresses, as far as
+// the names tell (flow_report.h: a prefix, "h:" + a keyed hash, or in full).
+function privacyNote(talkers) {
+  if (talkers.some((t) => /^h:[0-9a-f]+$/.test(t.address))) {
+    return 'School addresses are pseudonymised (keyed hash) by the agent\'s privacy setting.';
+  }
+  if (talkers.some((t) => t.address.includes('/'))) {
+    return 'School addresses are grouped into prefixes by the agent\'s privacy setting.';
+  }
+  return 'Addresses as the agent reports them (its privacy setting decides whether school addresses are grouped, hashed or shown in full).';
 }
 
-// Flow summaries (api.h /flows): the newest interval of each capture source.
+// Flow summaries (api.h /flows): the newest interval of each capture source,
+// privacy already applied by the agent; nothing here undoes it.
 async function drawFlows() {
   const box = document.getElementById('flows');
   const f = await apiOptional(`/api/v1/sites/${enc}/flows`);
@@ -223,13 +256,18 @@ async function drawFlows() {
   for (const src of f.sources) {
     const iv = src.intervals?.[0];
     if (!iv) continue;
-    box.append(el('h3', { text: `${src.source}: ${fmtTime(iv.start_ms)} – ${fmtTime(iv.end_ms)}` }));
-    box.append(bytesTable('Application', (iv.by_app || []).map((a) => [a.name, a.bytes])));
-    if (iv.top_talkers && iv.top_talkers.length) {
-      box.append(bytesTable('Top talker', iv.top_talkers.map((a) => [a.address, a.bytes])));
-    } else {
-      box.append(el('p', { class: 'na', text: 'Top talkers: not shown (privacy setting).' }));
-    }
+    const total = (iv.by_app || []).reduce((a, x) => a + (x.bytes || 0), 0);
+    const share = (x) => (total ? `${((100 * x.bytes) / total).toFixed(1)} %` : '–');
+    const apps = table('apps', [['Application', (x) => x.name], ['Bytes', (x) => fmtBytes(x.bytes), true], ['Share', share, true]], iv.by_app || []);
+    const talkers = iv.top_talkers || [];
+    const tt = talkers.length
+      ? table('talkers', [['Top talker', (x) => x.address], ['In', (x) => fmtBytes(x.bytes_in), true],
+        ['Out', (x) => fmtBytes(x.bytes_out), true], ['Total', (x) => fmtBytes(x.bytes), true]], talkers)
+      : el('p', { class: 'muted', text: 'No top talkers in this interval.' });
+    box.append(el('div', { class: 'flows', 'data-source': src.source },
+      el('h3', { text: `${src.source}: ${fmtTime(iv.start_ms)} – ${fmtTime(iv.end_ms)}` }),
+      el('div', { class: 'pair' }, apps, tt),
+      talkers.length ? el('p', { class: 'muted privacy', text: privacyNote(talkers) }) : null));
   }
 }
 
@@ -250,6 +288,25 @@ async function drawOutages() {
   }
 }
 
+// Uptime of this month and this year (UTC calendar) against the target.
+async function drawUptime() {
+  const box = document.getElementById('uptime');
+  const now = new Date();
+  const month = now.toISOString().slice(0, 7);
+  const [m, y] = await Promise.all([
+    apiOptional(`/api/v1/sites/${enc}/uptime?month=${month}`),
+    apiOptional(`/api/v1/sites/${enc}/uptime?year=${now.getUTCFullYear()}`),
+  ]);
+  const part = (label, u, field) => {
+    const v = u ? u.uptime_percent : null;
+    const cls = v === null || v === undefined || !u ? 'na' : u.met ? 'good' : 'bad';
+    return el('span', { class: cls, 'data-field': field, 'data-raw': v ?? '', text: `${label} ${v === null || v === undefined ? 'no data' : fmtPct(v)}` });
+  };
+  const target = m?.target_percent ?? y?.target_percent;
+  box.append('Uptime: ', part('this month', m, 'uptime_month'), ' · ', part('this year', y, 'uptime_year'),
+    Number.isFinite(target) ? ` (target ${fmtPct(target, 1)}, maintenance excluded)` : '');
+}
+
 async function drawCapacity() {
   const dl = document.getElementById('capacity');
   const year = new Date().getUTCFullYear();
@@ -258,16 +315,23 @@ async function drawCapacity() {
     dl.append(el('dt', { text: 'Capacity' }), el('dd', { class: 'na', text: 'not available' }));
     return;
   }
-  const g = c.growth?.provisioned ?? c.growth_provisioned ?? null;
+  const g = c.growth?.provisioned ?? null, used = c.growth?.used ?? null;
+  const target = c.growth?.target;
+  const since = c.growth?.baseline_year ? ` since ${c.growth.baseline_year}` : '';
+  const growthText = (x) => (x && Number.isFinite(x.growth)
+    ? `+${Math.round(x.growth * 100)} %${since} (${x.on_track ? 'on track' : 'behind'}` +
+      `${Number.isFinite(x.expected_growth) ? `; +${Math.round(x.expected_growth * 100)} % expected by now` : ''})`
+    : 'not known (no baseline)');
   const facts = [
     ['Uplink', c.uplink ? `${c.uplink.device} ${c.uplink.iface}` : '–'],
-    ['Rate now', fmtBps(c.rate_bps?.last)],
+    ['Provisioned rate', fmtBps(c.rate_bps?.last)],
     ['95th percentile in / out', `${fmtBps(c.in?.p95_bps)} / ${fmtBps(c.out?.p95_bps)}`],
     ['Peak in / out', `${fmtBps(c.in?.max_bps)} / ${fmtBps(c.out?.max_bps)}`],
     ['Utilisation (95th)', c.utilisation === null || c.utilisation === undefined ? '–' : fmtPct(c.utilisation * 100, 1)],
-    ['Growth target', c.growth?.target !== undefined ? `+${Math.round(c.growth.target * 100)} %` : '–'],
-    ['Growth so far', g && g.growth !== undefined ? `+${Math.round(g.growth * 100)} % (${g.on_track ? 'on track' : 'behind'})` : 'not known'],
-    ['Forecast', c.forecast ? (c.forecast.reach ? `80 % of capacity by ${c.forecast.reach}` : c.forecast.kind) : '–'],
+    ['Growth target', Number.isFinite(target) ? `+${Math.round(target * 100)} % over the plan (${site.school_type})` : '–'],
+    ['Growth of the provisioned rate', growthText(g)],
+    ['Growth of use (95th)', growthText(used)],
+    ['Forecast', c.forecast ? (c.forecast.reach ? `95th percentile reaches 80 % of capacity by ${c.forecast.reach}` : `${c.forecast.kind} (${c.forecast.months ?? 0} month(s) of data)`) : '–'],
     ['Recommendation', c.recommendation || '–'],
   ];
   for (const [k, v] of facts) dl.append(el('dt', { text: k }), el('dd', { text: v }));
@@ -293,7 +357,7 @@ async function main() {
   wireMaintenanceForm();
   drawIfaces();
   await drawTraffic();
-  await Promise.all([drawProbes(), drawFlows(), drawOutages(), drawMaintenance(), drawCapacity()]);
+  await Promise.all([drawUptime(), drawProbes(), drawFlows(), drawOutages(), drawMaintenance(), drawCapacity()]);
   document.body.dataset.complete = 'yes';
 }
 
