@@ -41,6 +41,9 @@ static const struct np_opt agent_opts[] = {
      "error, warning, notice, info or debug"},
     {"user", NP_OPT_STRING, SETTING(user), "", 0, 0, NULL, 0,
      "user to run as once capture handles and raw sockets are open"},
+    {"snmp_max_concurrent", NP_OPT_INT, SETTING(snmp_max_concurrent), "32", 1, 1024, NULL, 0,
+     "most SNMP devices polled at once (one session each); polls due beyond it wait their "
+     "turn"},
 };
 
 static const struct np_section_spec agent_sections[] = {

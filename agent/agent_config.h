@@ -23,6 +23,7 @@ struct np_agent_settings {
     int64_t retry_max_ms; /* cap of the retry backoff */
     int log_level; /* index into np_agent_log_levels */
     char *user;    /* drop privileges to this user after opening capture handles */
+    int64_t snmp_max_concurrent; /* SNMP polls (sessions) in progress at once */
 };
 
 /* Loads and validates path. On success *out owns everything; free it with

@@ -42,3 +42,9 @@ set_tests_properties(integration.snmp_wrap PROPERTIES LABELS integration TIMEOUT
 add_test(NAME integration.snmp_late
          COMMAND python3 ${NP_SNMP_IT}/test_snmp_late.py $<TARGET_FILE:netpulse-agent>)
 set_tests_properties(integration.snmp_late PROPERTIES LABELS integration TIMEOUT 60)
+# The concurrency cap (snmp_max_concurrent) with a dead device in the queue,
+# and v3 engine discovery kept across per-poll sessions.
+add_test(NAME integration.snmp_concurrency
+         COMMAND python3 ${NP_SNMP_IT}/test_snmp_concurrency.py $<TARGET_FILE:netpulse-agent>
+                 ${NETPULSE_TESTDATA}/snmprec)
+set_tests_properties(integration.snmp_concurrency PROPERTIES LABELS integration TIMEOUT 120)

@@ -16,7 +16,9 @@
  * (time: the poll timestamp of the reply that showed the change).
  * errout: one line per failed target per poll:
  *   snmp: poll failed target=NAME host=HOST port=N err=REASON detail="..."
- * and with --polls one summary line per round (wall time, CPU, max RSS). */
+ * and with --polls one summary line per round: wall time, CPU, peak RSS and
+ * the present anonymous/file-backed split, the concurrency cap, the most
+ * polls in progress and queued at once, and v3 engine discoveries sent. */
 #include "snmp_poller.h"
 
 #include "snmp_internal.h"
@@ -26,6 +28,7 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -55,27 +58,40 @@ static double cpu_ms(struct rusage *ru)
            (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000.0;
 }
 
-/* Peak RSS of this process image in KiB: VmHWM, as ru_maxrss on Linux
- * carries over the peak of the parent's image from before exec. */
-static long peak_rss_kib(const struct rusage *ru)
+/* Memory of this process image in KiB from /proc/self/status: peak RSS
+ * (VmHWM, as ru_maxrss on Linux carries over the peak of the parent's image
+ * from before exec) and the present RSS split into anonymous (heap, stacks,
+ * relocated library data) and file-backed (library code and data) pages. */
+struct mem_kib {
+    long peak, anon, file;
+};
+
+static void mem_kib(const struct rusage *ru, struct mem_kib *m)
 {
+    static const struct {
+        const char *name;
+        size_t off;
+    } fields[] = {
+        {"VmHWM:", offsetof(struct mem_kib, peak)},
+        {"RssAnon:", offsetof(struct mem_kib, anon)},
+        {"RssFile:", offsetof(struct mem_kib, file)},
+    };
+    *m = (struct mem_kib){ru->ru_maxrss, -1, -1};
     FILE *f = fopen("/proc/self/status", "r");
-    long kib = ru->ru_maxrss;
     char line[256];
     while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmHWM:", 6) == 0) {
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            size_t n = strlen(fields[i].name);
             char *end = NULL;
-            long v = strtol(line + 6, &end, 10);
-            if (end != line + 6 && v > 0) {
-                kib = v;
+            long v = strncmp(line, fields[i].name, n) == 0 ? strtol(line + n, &end, 10) : -1;
+            if (end && end != line + n && v >= 0) {
+                *(long *)(void *)((char *)m + fields[i].off) = v;
             }
-            break;
         }
     }
     if (f) {
         fclose(f);
     }
-    return kib;
 }
 
 static void put_line(struct once_ctx *c, json_t *o)
@@ -204,11 +220,16 @@ static void on_all_done(struct np_snmp_poller *p, void *ctx)
         struct rusage ru;
         double cpu = cpu_ms(&ru) - c->round_cpu_ms;
         double wall = (double)(uv_hrtime() - c->round_start_ns) / 1e6;
+        struct mem_kib m;
+        struct np_snmp_poller_stats st;
+        mem_kib(&ru, &m);
+        np_snmp_poller_take_stats(p, &st);
         fprintf(c->errout,
                 "snmp: poll round=%u targets=%zu failed=%zu interfaces=%zu wall_ms=%.1f "
-                "cpu_ms=%.1f rss_kib=%ld\n",
-                c->round, c->round_targets, c->round_failed, c->round_interfaces, wall, cpu,
-                peak_rss_kib(&ru));
+                "cpu_ms=%.1f rss_kib=%ld rss_anon_kib=%ld rss_file_kib=%ld max_concurrent=%zu "
+                "in_flight_max=%zu queued_max=%zu discoveries=%zu\n",
+                c->round, c->round_targets, c->round_failed, c->round_interfaces, wall, cpu, m.peak,
+                m.anon, m.file, st.max_concurrent, st.in_flight_max, st.queued_max, st.discoveries);
         fflush(c->errout);
     }
     if (fflush(c->out) != 0) {
@@ -238,6 +259,7 @@ static void round_start(struct once_ctx *c, struct np_snmp_poller *p)
     }
     c->round_cpu_ms = cpu_ms(&ru);
     c->round_failed = c->round_interfaces = c->round_targets = 0;
+    np_snmp_poller_take_stats(p, NULL);
     np_snmp_poller_poll_all_once(p, on_all_done);
 }
 

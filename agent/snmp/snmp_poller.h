@@ -1,12 +1,16 @@
 /* snmp_poller: the agent's asynchronous SNMP interface poller.
  *
- * Owns the [snmp NAME] config sections, one net-snmp single session per
- * target, and the per-interface counter state between polls. Every target is
- * polled on the caller's libuv loop: each session's socket is watched with a
- * uv_poll handle and net-snmp's retransmission timeouts are driven by one
- * uv_timer, so hundreds of targets are in flight at once and a slow or dead
- * device never delays the others. SNMPv3 engine discovery is done
- * asynchronously too (net-snmp's own probe would block the loop).
+ * Owns the [snmp NAME] config sections and the per-interface counter state
+ * between polls. Every target is polled on the caller's libuv loop through a
+ * net-snmp single session opened for that poll and closed after it: its
+ * socket is watched with a uv_poll handle and net-snmp's retransmission
+ * timeouts are driven by one uv_timer. At most [agent] snmp_max_concurrent
+ * polls are in progress at once (sessions, sockets and walk buffers follow
+ * that cap, not the number of targets); polls due beyond it wait in a FIFO
+ * queue, so a slow or dead device holds one slot for its timeout and never
+ * delays the others beyond that. SNMPv3 engine discovery is done
+ * asynchronously too (net-snmp's own probe would block the loop), once per
+ * engine: its engine ID is kept across sessions.
  *
  * One poll of a target = GETBULK (v2c, v3) or GETNEXT (v1) walks of the
  * needed ifTable/ifXTable columns in parallel, each request also carrying
@@ -115,16 +119,29 @@ struct np_snmp_callbacks {
 
 struct np_snmp_poller;
 
+/* Counters for tests and benchmarks (see np_snmp_poller_take_stats). */
+struct np_snmp_poller_stats {
+    size_t max_concurrent; /* the cap in force: min(snmp_max_concurrent, targets) */
+    size_t in_flight_max;  /* most polls in progress at once (each with its session) */
+    size_t queued_max;     /* most polls waiting for a free slot */
+    size_t discoveries;    /* SNMPv3 engine discoveries sent */
+};
+
 /* Creates a poller for every [snmp NAME] section of cfg (borrowed; must
  * outlive the poller) on loop (borrowed). callbacks is copied; ctx is passed
- * back untouched. Opens one net-snmp session (UDP socket) per target.
- * Returns NULL with err set (NP_ESNMP, NP_ECONFIG, -ENOMEM). Loop thread. */
+ * back untouched. Resolves each target's host (blocking: call before the loop
+ * runs) and derives v3 keys; opens no session yet. Returns NULL with err set
+ * (NP_ESNMP, NP_ECONFIG, -ENOMEM). Loop thread. */
 struct np_snmp_poller *np_snmp_poller_new(uv_loop_t *loop, const struct np_config *cfg,
                                           const struct np_snmp_callbacks *callbacks, void *ctx,
                                           struct np_err *err);
 
 /* Number of targets. */
 size_t np_snmp_poller_count(const struct np_snmp_poller *p);
+
+/* Copies the counters into out (may be NULL) and starts them again from the
+ * present state (in flight and queued now, no discoveries). Loop thread. */
+void np_snmp_poller_take_stats(struct np_snmp_poller *p, struct np_snmp_poller_stats *out);
 
 /* Starts periodic polling: each target every `interval`, first polls spread
  * over the interval. Returns 0 or a negative uv error. */
@@ -152,8 +169,10 @@ int np_snmp_once(const struct np_config *cfg, FILE *out, FILE *errout);
  * previous poll (inBps, outBps, rateValid, rateStatus, intervalMs), status
  * changes are printed as event lines ({"event":"operStatus",...}) before the
  * interface's own line, and errout gets one summary per round
- * ("snmp: poll round=K ... wall_ms=... cpu_ms=... rss_kib=..."). out is
- * flushed after each round. Same return values as np_snmp_once. */
+ * ("snmp: poll round=K ... wall_ms=... cpu_ms=... rss_kib=... rss_anon_kib=...
+ * rss_file_kib=... max_concurrent=... in_flight_max=... queued_max=...
+ * discoveries=..."). out is flushed after each round. Same return values as
+ * np_snmp_once. */
 int np_snmp_polls(const struct np_config *cfg, unsigned polls, int64_t interval_ms, FILE *out,
                   FILE *errout);
 

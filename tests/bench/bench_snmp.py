@@ -6,9 +6,12 @@ into a temporary folder and serves them from SIMULATORS snmpsimd processes on
 loopback ports (device d on simulator d % SIMULATORS: snmpsim is one Python
 process, so one of them caps the whole run). Then, RUNS times each:
 
-  agent     netpulse-agent --polls 3 --interval 1ms: every target polled at
-            once, three rounds back to back; per round it reports wall time,
-            its own CPU time (getrusage) and peak RSS (VmHWM) on stderr.
+  agent     netpulse-agent --polls 3 --interval 1ms: every target due at
+            once (at most [agent] snmp_max_concurrent in flight, default 32;
+            SNMP_MAX_CONCURRENT in the environment overrides it), three rounds
+            back to back; per round it reports wall time, its own CPU time
+            (getrusage), peak RSS (VmHWM) and the present RSS split into
+            anonymous and file-backed pages (RssAnon/RssFile) on stderr.
             JSON lines go to /dev/null (still formatted: the work --once does).
   seq       snmpbulkwalk -Cr25 of ifTable and of ifXTable (the same columns:
             the recordings hold only what the poller reads), device by device
@@ -113,6 +116,8 @@ def main():
         conf = os.path.join(work, "agent.conf")
         with open(conf, "w") as f:
             f.write("[agent]\nid = bench\n")
+            if os.environ.get("SNMP_MAX_CONCURRENT"):
+                f.write(f"snmp_max_concurrent = {os.environ['SNMP_MAX_CONCURRENT']}\n")
             for n in names:
                 f.write(f"[snmp {n}]\nhost = 127.0.0.1\nport = {port_of[n]}\ncommunity = {n}\n"
                         "timeout = 30s\nretries = 1\ninterval = 5m\n")
@@ -136,6 +141,9 @@ def main():
             for x in rounds:
                 row = {"wall_s": float(x["wall_ms"]) / 1000, "cpu_s": float(x["cpu_ms"]) / 1000,
                        "rss_mib": int(x["rss_kib"]) / 1024, "ifs": int(x["interfaces"]),
+                       "anon_mib": int(x.get("rss_anon_kib", 0)) / 1024,
+                       "file_mib": int(x.get("rss_file_kib", 0)) / 1024,
+                       "in_flight": int(x.get("in_flight_max", 0)),
                        "sim_cpu_s": sim / max(1, len(rounds)), "failed": failed,
                        "proc_cpu_s": cpu / max(1, len(rounds)), "proc_wall_s": wall}
                 res["agent_round1" if x["round"] == "1" else "agent"].append(row)
@@ -169,6 +177,10 @@ def main():
             print(f"{label:34}{med([x['wall_s'] for x in xs]):9.2f}"
                   f"{med([x['cpu_s'] for x in xs]):9.3f}{'':9}"
                   f"{med([x['sim_cpu_s'] for x in xs]):11.2f}")
+        print(f"agent RSS after a round (median): {med([x['anon_mib'] for x in a]):.1f} MiB "
+              f"anonymous (heap, stacks, relocated library data) + "
+              f"{med([x['file_mib'] for x in a]):.1f} MiB file-backed (library code and "
+              f"data); most polls in flight: {max([x['in_flight'] for x in a] or [0])}")
         ifs = med([x["ifs"] for x in a])
         print(f"interfaces per agent round (median): {ifs:.0f}; failed polls in all runs: "
               f"{sum(x['failed'] for x in a1)}")
