@@ -135,6 +135,27 @@ int np_flow_agg_new(const struct np_flow_agg_config *cfg, struct np_flow_agg **o
     return 0;
 }
 
+int np_flow_agg_snapshot(const struct np_flow_agg *agg, struct np_flow_agg **out)
+{
+    *out = NULL;
+    /* calloc: the fragment memory and the pending queue stay behind (empty,
+     * and their pages untouched); only what a report reads is copied. */
+    struct np_flow_agg *snap = calloc(1, sizeof *snap);
+    if (!snap) {
+        return -ENOMEM;
+    }
+    snap->stats = agg->stats;
+    snap->cfg = agg->cfg;
+    snap->rng = agg->rng;
+    int rc = np_flow_table_snapshot(agg->table, &snap->table);
+    if (rc != 0) {
+        free(snap);
+        return rc;
+    }
+    *out = snap;
+    return 0;
+}
+
 void np_flow_agg_free(struct np_flow_agg *agg)
 {
     if (!agg) {
@@ -146,6 +167,7 @@ void np_flow_agg_free(struct np_flow_agg *agg)
 
 void np_flow_agg_reset(struct np_flow_agg *agg)
 {
+    agg->pending_n = 0; /* callers flush first; nothing queued survives a reset */
     memset(&agg->stats, 0, sizeof agg->stats);
     np_flow_table_clear(agg->table);
 }
@@ -171,8 +193,10 @@ static bool sampled_out(struct np_flow_agg *agg)
     return ((x * 0x2545f4914f6cdd1dull) >> 32) % agg->cfg.sample != 0;
 }
 
-bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
-                       uint32_t caplen, uint32_t wire_len, struct np_flow_pending *p)
+/* Decodes a frame into p->pkt and counts what needs no flow; true when the
+ * frame belongs to a flow (p->hash set, its slot being prefetched). */
+static inline bool stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                         uint32_t caplen, uint32_t wire_len, struct np_flow_pending *p)
 {
     struct np_flow_stats *st = &agg->stats;
     if (st->total.packets == 0 || ts_us < st->first_us) {
@@ -189,26 +213,22 @@ bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const u
     const uint64_t n = agg->cfg.sample;
     const uint64_t bytes = (uint64_t)wire_len * n;
 
-    struct np_pkt pkt;
-    enum np_pkt_status status = np_pkt_decode(dlt, data, caplen, wire_len, &pkt);
-    add(&st->vlan[pkt.key.vlan == NP_VLAN_NONE ? NP_VLAN_SLOTS - 1 : pkt.key.vlan], n, bytes);
-    if (pkt.flags & NP_PKT_F_L3) {
+    struct np_pkt *pkt = &p->pkt;
+    enum np_pkt_status status = np_pkt_decode(dlt, data, caplen, wire_len, pkt);
+    add(&st->vlan[pkt->key.vlan == NP_VLAN_NONE ? NP_VLAN_SLOTS - 1 : pkt->key.vlan], n, bytes);
+    if (pkt->flags & NP_PKT_F_L3) {
         /* Counted by IP version and protocol even when the L4 header is bad:
          * the IP header was sound, and that is what those totals describe. */
-        add(pkt.key.family == 4 ? &st->ipv4 : &st->ipv6, n, bytes);
-        add(&st->proto[pkt.key.proto], n, bytes);
-    }
-    if (status == NP_PKT_NOT_IP) {
-        add(&st->not_ip, n, bytes);
-        return false;
+        add(pkt->key.family == 4 ? &st->ipv4 : &st->ipv6, n, bytes);
+        add(&st->proto[pkt->key.proto], n, bytes);
     }
     if (status != NP_PKT_OK) {
-        add(&st->drop[status], n, bytes);
+        add(status == NP_PKT_NOT_IP ? &st->not_ip : &st->drop[status], n, bytes);
         return false;
     }
-    if (pkt.flags & NP_PKT_F_FRAG) {
-        bool first = (pkt.flags & NP_PKT_F_FRAG_FIRST) != 0;
-        bool resolved = np_frag_resolve(&agg->frag, &pkt, ts_us);
+    if (pkt->flags & NP_PKT_F_FRAG) {
+        bool first = (pkt->flags & NP_PKT_F_FRAG_FIRST) != 0;
+        bool resolved = np_frag_resolve(&agg->frag, pkt, ts_us);
         if (first && resolved) {
             st->frag_first++;
         } else if (!first) {
@@ -219,23 +239,23 @@ bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const u
             }
         }
     }
-    p->key = pkt.key;
-    p->hash = np_flow_table_hash(agg->table, &pkt.key);
-    p->wire_len = wire_len;
+    p->hash = np_flow_table_hash(agg->table, &pkt->key);
     np_flow_table_prefetch(agg->table, p->hash);
     return true;
 }
 
-void np_flow_agg_commit(struct np_flow_agg *agg, const struct np_flow_pending *p)
+/* Inlined into offer, the per-packet path (it is also called from flush). */
+static inline __attribute__((always_inline)) void commit(struct np_flow_agg *agg,
+                                                         const struct np_flow_pending *p)
 {
     struct np_flow_stats *st = &agg->stats;
     const uint64_t n = agg->cfg.sample;
-    const uint64_t bytes = (uint64_t)p->wire_len * n;
-    struct np_flow *f = np_flow_table_upsert_hashed(agg->table, &p->key, p->hash);
+    const uint64_t bytes = (uint64_t)p->pkt.wire_len * n;
+    struct np_flow *f = np_flow_table_upsert_hashed(agg->table, &p->pkt.key, p->hash);
     if (f->packets == 0) {
         /* The direction is a property of the key: worked out once per flow,
          * not per packet. */
-        f->dir = (uint8_t)np_flow_agg_direction(agg, &p->key);
+        f->dir = (uint8_t)np_flow_agg_direction(agg, &p->pkt.key);
     }
     f->packets += n;
     f->bytes += bytes;
@@ -243,11 +263,35 @@ void np_flow_agg_commit(struct np_flow_agg *agg, const struct np_flow_pending *p
     add(&st->app[f->app], n, bytes);
 }
 
+void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                       uint32_t caplen, uint32_t wire_len)
+{
+    const unsigned mask = NP_FLOW_AGG_PENDING - 1;
+    _Static_assert((NP_FLOW_AGG_PENDING & (NP_FLOW_AGG_PENDING - 1)) == 0, "power of two");
+    if (agg->pending_n == NP_FLOW_AGG_PENDING) {
+        /* Full: the oldest goes first, and its place takes the new one. */
+        commit(agg, &agg->pending[agg->pending_head]);
+        agg->pending_head = (agg->pending_head + 1) & mask;
+        agg->pending_n--;
+    }
+    unsigned slot = (agg->pending_head + agg->pending_n) & mask;
+    if (stage(agg, dlt, ts_us, data, caplen, wire_len, &agg->pending[slot])) {
+        agg->pending_n++;
+    }
+}
+
+void np_flow_agg_flush(struct np_flow_agg *agg)
+{
+    while (agg->pending_n > 0) {
+        commit(agg, &agg->pending[agg->pending_head]);
+        agg->pending_head = (agg->pending_head + 1) & (NP_FLOW_AGG_PENDING - 1);
+        agg->pending_n--;
+    }
+}
+
 void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
                         uint32_t caplen, uint32_t wire_len)
 {
-    struct np_flow_pending p;
-    if (np_flow_agg_stage(agg, dlt, ts_us, data, caplen, wire_len, &p)) {
-        np_flow_agg_commit(agg, &p);
-    }
+    np_flow_agg_offer(agg, dlt, ts_us, data, caplen, wire_len);
+    np_flow_agg_flush(agg);
 }

@@ -7,8 +7,8 @@
  * totals (`total`) count every frame offered; everything else is estimated
  * from the sampled frames (1-in-N, each sampled frame counted N times).
  *
- * An aggregator belongs to one thread at a time (the capture thread; at
- * export it is handed whole to the loop, which hands it back). */
+ * An aggregator belongs to one thread (the capture thread); at export the
+ * loop gets a read-only snapshot of it (np_flow_agg_snapshot). */
 #ifndef NP_AGENT_FLOW_FLOW_AGG_H
 #define NP_AGENT_FLOW_FLOW_AGG_H
 
@@ -75,12 +75,25 @@ struct np_flow_agg_config {
     size_t n_local;
 };
 
+/* A decoded packet waiting for its flow-table update (np_flow_agg_offer). */
+struct np_flow_pending {
+    struct np_pkt pkt;
+    uint32_t hash;
+};
+
+/* How many decoded packets wait for their flow-table update while the
+ * table's cache lines for them load: about the number of frames whose
+ * decoding covers one memory latency. A power of two. */
+#define NP_FLOW_AGG_PENDING 16
+
 struct np_flow_agg {
     struct np_flow_stats stats;
     struct np_flow_table *table; /* owned */
     struct np_frag_table frag;
     struct np_flow_agg_config cfg;
     uint64_t rng; /* sampling state */
+    unsigned pending_head, pending_n;
+    struct np_flow_pending pending[NP_FLOW_AGG_PENDING];
 };
 
 /* Allocates an aggregator. Returns 0, -EINVAL (max_flows or sample out of
@@ -91,25 +104,27 @@ int np_flow_agg_new(const struct np_flow_agg_config *cfg, struct np_flow_agg **o
 void np_flow_agg_free(struct np_flow_agg *agg);
 
 /* Offers one frame: link type dlt, capture time ts_us (wall, microseconds),
- * caplen captured bytes (borrowed) of a wire_len-byte frame. */
+ * caplen captured bytes (borrowed) of a wire_len-byte frame; agg is complete
+ * on return (np_flow_agg_offer, then np_flow_agg_flush). */
 void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
                         uint32_t caplen, uint32_t wire_len);
 
-/* np_flow_agg_packet in two steps, for a capture path that hides the flow
- * table's cache misses behind a few packets (flow_capture.c): stage decodes
- * the frame, counts everything that needs no flow, and, when the frame
- * belongs to a flow, fills *p (its key and hash; the flow's slot is being
- * prefetched) and returns true. commit then updates the flow and the
- * direction and application counters. Every staged packet must be committed,
- * in order, before anything reads agg (the report, a reset, a hand-over). */
-struct np_flow_pending {
-    struct np_flow_key key;
-    uint32_t hash;
-    uint32_t wire_len;
-};
-bool np_flow_agg_stage(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
-                       uint32_t caplen, uint32_t wire_len, struct np_flow_pending *p);
-void np_flow_agg_commit(struct np_flow_agg *agg, const struct np_flow_pending *p);
+/* np_flow_agg_packet for a capture path that hides the flow table's cache
+ * misses behind a few packets (flow_capture.c): offer decodes the frame,
+ * counts everything that needs no flow and, when the frame belongs to a flow,
+ * starts loading its slot and queues the flow update; the update runs
+ * NP_FLOW_AGG_PENDING packets later. flush runs the queued updates: call it
+ * before anything reads agg (the report, a reset, a hand-over). */
+void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                       uint32_t caplen, uint32_t wire_len);
+void np_flow_agg_flush(struct np_flow_agg *agg);
+
+/* A copy of agg's finished interval for another thread: the counters, and
+ * the flows packed (np_flow_table_snapshot), so that a hand-over costs the
+ * flows present, not a second full table. agg must be flushed. The copy is
+ * read-only (report it, free it; offer no frames). Returns 0 or -ENOMEM;
+ * *out is freed with np_flow_agg_free. */
+int np_flow_agg_snapshot(const struct np_flow_agg *agg, struct np_flow_agg **out);
 
 /* Starts a new interval: counters and flows zeroed; the fragment memory is
  * kept (a datagram may straddle the boundary). */

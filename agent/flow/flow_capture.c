@@ -22,53 +22,34 @@ _Static_assert(NP_DLT_LINUX_SLL2 == DLT_LINUX_SLL2, "DLT_LINUX_SLL2");
 _Static_assert(NP_DLT_IPV4 == DLT_IPV4, "DLT_IPV4");
 _Static_assert(NP_DLT_IPV6 == DLT_IPV6, "DLT_IPV6");
 
-/* How many decoded packets wait for their flow-table update while the
- * table's cache lines for them load (np_flow_agg_stage/commit). About the
- * number of frames whose decoding covers one memory latency. */
-#define PENDING_MAX 16
-
 /* What the per-packet handler needs; shared by offline and live capture. */
 struct source {
     struct np_flow_agg *agg; /* the aggregator being filled (owned by the capturing thread) */
     int dlt;
     uint32_t snaplen;
     uint64_t frames; /* frames handed to agg, over the whole capture */
-    unsigned pending_head, pending_n;
-    struct np_flow_pending pending[PENDING_MAX];
 };
 
 /* The one per-packet path: pcap_dispatch() calls this for offline files and
  * live interfaces alike. Bytes are counted at h->len (wire length). The flow
- * update of a packet runs PENDING_MAX packets later, when its slot is in the
- * cache; dispatch() commits the rest before anyone reads the aggregator. */
+ * update of a packet runs a few packets later, when its slot is in the cache
+ * (np_flow_agg_offer); dispatch() flushes the rest before anyone reads the
+ * aggregator. */
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct source *src = (struct source *)user;
     uint64_t ts_us = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
     uint32_t caplen = h->caplen < src->snaplen ? h->caplen : src->snaplen;
     src->frames++;
-    unsigned slot = (src->pending_head + src->pending_n) % PENDING_MAX;
-    if (src->pending_n == PENDING_MAX) {
-        /* Full: the oldest goes first, and its place takes the new one. */
-        np_flow_agg_commit(src->agg, &src->pending[src->pending_head]);
-        src->pending_head = (src->pending_head + 1) % PENDING_MAX;
-        src->pending_n--;
-    }
-    if (np_flow_agg_stage(src->agg, src->dlt, ts_us, bytes, caplen, h->len, &src->pending[slot])) {
-        src->pending_n++;
-    }
+    np_flow_agg_offer(src->agg, src->dlt, ts_us, bytes, caplen, h->len);
 }
 
-/* pcap_dispatch, then every staged packet committed: between two calls the
+/* pcap_dispatch, then every queued flow update done: between two calls the
  * aggregator is complete and may be reported or handed over. */
 static int dispatch(pcap_t *p, struct source *src)
 {
     int n = pcap_dispatch(p, -1, on_packet, (u_char *)src);
-    while (src->pending_n > 0) {
-        np_flow_agg_commit(src->agg, &src->pending[src->pending_head]);
-        src->pending_head = (src->pending_head + 1) % PENDING_MAX;
-        src->pending_n--;
-    }
+    np_flow_agg_flush(src->agg);
     return n;
 }
 
@@ -206,9 +187,8 @@ struct np_flow_capture {
     bool thread_started;
     atomic_bool stop;
 
-    uv_mutex_t lock;           /* guards the three fields below */
-    struct np_flow_agg *ready; /* finished interval waiting for the loop */
-    struct np_flow_agg *spare; /* empty aggregator the loop gave back */
+    uv_mutex_t lock;           /* guards the two fields below */
+    struct np_flow_agg *ready; /* snapshot of a finished interval waiting for the loop */
     struct np_flow_report_opts ready_opts;
 
     /* capture thread only (and np_flow_capture_stop after the join) */
@@ -244,24 +224,28 @@ static void take_stats(struct np_flow_capture *c)
     c->last = ps;
 }
 
-/* Capture thread: hands the current interval to the loop if the loop has
- * returned the spare aggregator; otherwise keeps filling the current one. */
+/* Capture thread: hands a snapshot of the current interval to the loop (the
+ * flows packed: a hand-over costs the flows present, not a second table) and
+ * starts the next one, unless the loop still holds the previous snapshot or
+ * memory ran out; then it keeps filling the current interval. */
 static void export_interval(struct np_flow_capture *c)
 {
     take_stats(c);
     uv_mutex_lock(&c->lock);
-    if (!c->spare || c->ready) {
-        uv_mutex_unlock(&c->lock);
+    bool busy = c->ready != NULL;
+    uv_mutex_unlock(&c->lock);
+    struct np_flow_agg *snap = NULL;
+    if (busy || np_flow_agg_snapshot(c->src.agg, &snap) != 0) {
         return;
     }
-    c->ready = c->src.agg;
+    np_flow_agg_reset(c->src.agg);
+    uv_mutex_lock(&c->lock);
+    c->ready = snap;
     c->ready_opts = c->opts;
     c->ready_opts.live = true;
     c->ready_opts.received = c->pending_recv;
     c->ready_opts.kernel_dropped = c->pending_drop;
     c->ready_opts.if_dropped = c->pending_ifdrop;
-    c->src.agg = c->spare;
-    c->spare = NULL;
     uv_mutex_unlock(&c->lock);
     c->pending_recv = c->pending_drop = c->pending_ifdrop = 0;
     if (c->ready_opts.kernel_dropped || c->ready_opts.if_dropped) {
@@ -346,10 +330,7 @@ static void on_async(uv_async_t *handle)
         return;
     }
     c->cb(c->s, agg, &opts, c->arg);
-    np_flow_agg_reset(agg);
-    uv_mutex_lock(&c->lock);
-    c->spare = agg;
-    uv_mutex_unlock(&c->lock);
+    np_flow_agg_free(agg);
 }
 
 static int activate_error(int rc)
@@ -430,10 +411,6 @@ int np_flow_capture_start(uv_loop_t *loop, const struct np_flow_settings *s, np_
     if (rc != 0) {
         goto out_free;
     }
-    rc = make_agg(s, c->prefixes, NP_FLOW_MAX_PREFIXES, &c->spare, err);
-    if (rc != 0) {
-        goto out_free_aggs;
-    }
     rc = open_live(s, &c->p, err);
     if (rc != 0) {
         goto out_free_aggs;
@@ -472,7 +449,6 @@ out_destroy_lock:
 out_close_pcap:
     pcap_close(c->p);
 out_free_aggs:
-    np_flow_agg_free(c->spare);
     np_flow_agg_free(c->src.agg);
 out_free:
     free(c);
@@ -483,7 +459,6 @@ static void on_closed(uv_handle_t *handle)
 {
     struct np_flow_capture *c = (struct np_flow_capture *)handle;
     np_flow_agg_free(c->ready);
-    np_flow_agg_free(c->spare);
     np_flow_agg_free(c->src.agg);
     uv_mutex_destroy(&c->lock);
     free(c);

@@ -5,11 +5,13 @@
  * and snaplen, and pcap_dispatch() into the same handler that feeds a struct
  * np_flow_agg.
  *
- * Live capture runs one thread per [pcap] section. The thread owns the
- * aggregator it fills; at each export interval it swaps in a spare one and
- * hands the full one to the loop with uv_async_send, so capture never waits
- * for the loop. If the loop has not returned the spare yet, the thread keeps
- * filling the current one (the interval grows; nothing is lost). Kernel drops
+ * Live capture runs one thread per [pcap] section. The thread owns the one
+ * aggregator it fills; at each export interval it hands the loop a snapshot
+ * (np_flow_agg_snapshot: the counters and only the flows present, packed) with
+ * uv_async_send and clears its table, so capture never waits for the loop and
+ * memory holds one full table, not two. If the loop still holds the previous
+ * snapshot, the thread keeps filling the current interval (it grows; nothing
+ * is lost). Kernel drops
  * from pcap_stats are reported with every export. libpcap's errbuf becomes
  * struct np_err. */
 #ifndef NP_AGENT_FLOW_FLOW_CAPTURE_H
@@ -37,9 +39,8 @@ int np_flow_capture_check_filter(const char *filter, int snaplen, struct np_err 
 int np_flow_pcap_file(const struct np_config *cfg, const char *pcap_path, long sample_override,
                       long top_override, FILE *out, struct np_err *err);
 
-/* Called on the loop thread with one finished interval. agg and opts are
- * borrowed for the duration of the call only (the aggregator then goes back
- * to the capture thread). */
+/* Called on the loop thread with one finished interval. agg (a read-only
+ * snapshot) and opts are borrowed for the duration of the call only. */
 typedef void (*np_flow_export_cb)(const struct np_flow_settings *s, const struct np_flow_agg *agg,
                                   const struct np_flow_report_opts *opts, void *arg);
 

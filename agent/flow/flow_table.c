@@ -21,6 +21,8 @@ struct np_flow_table {
     uint64_t evicted;
     uint64_t evicted_packets;
     uint64_t evicted_bytes;
+    bool packed;      /* a snapshot: flows are not at their hash positions */
+    size_t map_bytes; /* a snapshot's mapping (slots and tags) */
 };
 
 static const char *const app_names[NP_APP_COUNT] = {
@@ -218,13 +220,59 @@ int np_flow_table_new(uint32_t max_flows, struct np_flow_table **out)
     return 0;
 }
 
+int np_flow_table_snapshot(const struct np_flow_table *t, struct np_flow_table **out)
+{
+    *out = NULL;
+    struct np_flow_table *s = calloc(1, sizeof *s);
+    if (!s) {
+        return -ENOMEM;
+    }
+    /* One private mapping of exactly the flows present (slots, then tags),
+     * returned to the kernel at free. Not malloc: a snapshot is made on the
+     * capture thread and freed on the loop's, and glibc would keep such
+     * blocks in the capture thread's arena after raising its mmap threshold
+     * to their size, so resident memory would creep up interval by
+     * interval. No huge pages: a snapshot is read once, in order. */
+    size_t n = t->count ? t->count : 1;
+    size_t bytes = n * (sizeof *s->slots + sizeof *s->tags);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        free(s);
+        return -ENOMEM;
+    }
+    s->slots = m;
+    s->tags = (uint32_t *)(void *)(s->slots + n);
+    s->map_bytes = bytes;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < t->cap && j < t->count; i++) {
+        if (t->tags[i] != 0) {
+            s->tags[j] = t->tags[i];
+            s->slots[j++] = t->slots[i];
+        }
+    }
+    s->cap = j;
+    s->count = j;
+    s->max = t->max;
+    s->seed = t->seed;
+    s->evicted = t->evicted;
+    s->evicted_packets = t->evicted_packets;
+    s->evicted_bytes = t->evicted_bytes;
+    s->packed = true;
+    *out = s;
+    return 0;
+}
+
 void np_flow_table_free(struct np_flow_table *t)
 {
     if (!t) {
         return;
     }
-    free(t->tags);
-    free(t->slots);
+    if (t->packed) {
+        munmap(t->slots, t->map_bytes);
+    } else {
+        free(t->tags);
+        free(t->slots);
+    }
     free(t);
 }
 
@@ -232,6 +280,14 @@ const struct np_flow *np_flow_table_find(const struct np_flow_table *t,
                                          const struct np_flow_key *key)
 {
     uint32_t h = key_hash(t->seed, key);
+    if (t->packed) {
+        for (uint32_t i = 0; i < t->cap; i++) {
+            if (t->tags[i] == h && key_equal(&t->slots[i].key, key)) {
+                return &t->slots[i];
+            }
+        }
+        return NULL;
+    }
     for (uint32_t i = home_of(t, h);; i = next_slot(t, i)) {
         uint32_t tag = t->tags[i];
         if (tag == 0) {
@@ -386,4 +442,9 @@ const struct np_flow *np_flow_table_next(const struct np_flow_table *t, size_t *
         }
     }
     return NULL;
+}
+
+const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i)
+{
+    return &t->slots[i];
 }

@@ -17,8 +17,9 @@
  * so the table costs 68 bytes per flow of max_flows * 5/4: 100,000 flows in
  * 8.1 MiB.
  *
- * Not thread-safe: one table belongs to one thread at a time (the capture
- * thread hands the whole table to the loop at each export). */
+ * Not thread-safe: one table belongs to one thread at a time. At each export
+ * the capture thread hands the loop a snapshot (np_flow_table_snapshot): the
+ * occupied flows only, packed, 68 bytes a flow. */
 #ifndef NP_AGENT_FLOW_FLOW_TABLE_H
 #define NP_AGENT_FLOW_FLOW_TABLE_H
 
@@ -100,8 +101,19 @@ uint64_t np_flow_table_evicted(const struct np_flow_table *t);
 uint64_t np_flow_table_evicted_packets(const struct np_flow_table *t);
 uint64_t np_flow_table_evicted_bytes(const struct np_flow_table *t);
 
+/* A read-only copy of t's flows, packed (no free slots: 68 bytes a flow, not
+ * 85), with t's counters, for handing an interval to another thread while t
+ * is cleared and refilled. It supports _next, _find (a linear scan), _count,
+ * _max, _bytes, the eviction counters, _clear and _free; never upsert into
+ * it. Returns 0 or -ENOMEM; *out is freed with np_flow_table_free. */
+int np_flow_table_snapshot(const struct np_flow_table *t, struct np_flow_table **out);
+
 /* Iterates: start with *cursor = 0; returns the next flow or NULL at the end.
- * The table must not change during the iteration. */
+ * The table must not change during the iteration. The flow returned is the
+ * one np_flow_table_at(t, *cursor - 1) gives back while t is unchanged. */
 const struct np_flow *np_flow_table_next(const struct np_flow_table *t, size_t *cursor);
+
+/* The flow at slot i, i from np_flow_table_next's cursor as above. */
+const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i);
 
 #endif

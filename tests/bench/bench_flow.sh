@@ -3,11 +3,15 @@
 # `netpulse-agent --pcap-file` on a large generated capture, beside softflowd
 # (-r) and pmacctd (pcap_savefile) on the same file in the same run, and a bare
 # libpcap read loop as the floor. Median of RUNS runs of each: wall time,
-# packets/s, CPU seconds (user + system, children included) and max RSS; plus
-# the agent's flow table memory. Prints figures; never fails on time.
+# packets/s, CPU seconds (user + system, children included) and max RSS; the
+# agent's packet rate as a share of the floor's; the agent's flow table
+# memory; and, with valgrind installed, instructions per packet of the agent
+# and the floor (callgrind: deterministic, unlike wall time on a shared
+# machine). Prints figures; never fails on time.
 #
 #   tests/bench/bench_flow.sh [BUILD_DIR]        (default: build)
-#   env: PACKETS=3000000 FLOWS=60000 RUNS=3 WORK=DIR KEEP=1 (keep WORK)
+#   env: PACKETS=3000000 FLOWS=60000 RUNS=3 INSNS=1 (0: no callgrind runs)
+#        WORK=DIR KEEP=1 (keep WORK)
 #
 # FLOWS conversations give about 1.8 x FLOWS one-way flows (the agent's and
 # pmacct's unit; 60000 -> about 107,000). The capture holds headers only
@@ -135,8 +139,29 @@ for t in softflowd pmacctd; do
     w=$(median "$t" 1)
     best=$(awk -v a="$best" -v b="$w" 'BEGIN { print (a == "" || b < a) ? b : a }')
 done
-awk -v a="$aw" -v f="$fw" -v b="$best" 'BEGIN {
-    printf "agent vs bare read loop: %.0f %% of its packet rate (goal >= 70 %%)\n", 100 * f / a
+ac=$(median agent 5)
+fc=$(median floor 5)
+awk -v a="$aw" -v f="$fw" -v b="$best" -v ac="$ac" -v fc="$fc" 'BEGIN {
+    printf "agent/floor packet rate: %.2f (%.0f %% of the bare read loop; goal >= 70 %%)\n", f / a, 100 * f / a
+    if (ac > 0) printf "agent/floor by CPU time: %.2f\n", fc / ac
     if (b != "") printf "agent vs faster peer: %.1fx (goal >= 3x)\n", b / a
 }'
+# Instructions per packet (callgrind counts every instruction the process
+# runs, startup and the JSON report included): the same on a quiet or a busy
+# machine.
+insns() { # NAME CMD...: prints the instruction count of one run
+    name=$1
+    shift
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" >/dev/null \
+        2>"$WORK/$name.vg" || return 1
+    sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$WORK/$name.vg" | tail -1
+}
+if [ "${INSNS:-1}" = 1 ] && command -v valgrind >/dev/null; then
+    fi_=$(insns floor "$WORK/floor" "$PCAP")
+    ai_=$(insns agent "$AGENT" -c "$WORK/agent.conf" --pcap-file "$PCAP")
+    awk -v a="$ai_" -v f="$fi_" -v p="$PACKETS" 'BEGIN {
+        printf "instructions/packet: agent %.0f, floor %.0f (agent/floor %.2f; the floor is %.0f %% of the agent)\n",
+            a / p, f / p, a / f, 100 * f / a
+    }'
+fi
 [ "$npk" = "$PACKETS" ] || echo "bench_flow: agent counted $npk packets of $PACKETS" >&2
