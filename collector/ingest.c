@@ -22,11 +22,20 @@
 
 #define TOKEN_MAX 128
 /* Refuse new batches (503, the agent keeps them in its spool) while this many
- * decoded batches wait to be applied (memory), or while the journal holds more
- * than half its byte bound unacknowledged: at the bound the spool under it
- * would drop the oldest records, acknowledged data. */
-#define APPLY_QUEUE_MAX 256u
+ * decoded batches wait to be applied or decoded (memory: a decoded 1,000-sample
+ * batch is about 250 KiB; 64 of them are half a second of applying, enough to
+ * keep the apply job busy), or while the journal holds more than half its
+ * byte bound unacknowledged: at the bound the spool under it would drop the
+ * oldest records, acknowledged data. */
+#define APPLY_QUEUE_MAX 64u
 #define JOURNAL_BYTES_MAX (NP_JOURNAL_MAX_BYTES / 2)
+#define BACKLOG_FULL "ingest backlog full, retry later"
+/* While the apply queue is full, requests wait (parked, body copied, not yet
+ * decoded) rather than being refused at once: one per agent in the usual
+ * case, answered in arrival order, without the work of a refused request and
+ * its retry. Past these bounds they get the 503. */
+#define PARK_MAX 4096u
+#define PARK_BYTES_MAX (64u << 20)
 #define JOURNAL_RECORD_OVERHEAD 32u
 #define ALERT_EVENTS_MAX 256u  /* alert inputs taken from one batch; more are dropped */
 #define ALERT_REPLAY_MAX 4096u /* ... from the batches applied by the replay at open */
@@ -75,6 +84,11 @@ struct np_ingest {
     bool outage_flush_queued;
 
     unsigned inflight; /* requests between handle and reply */
+    unsigned decoding;   /* of which in the decode job */
+    unsigned journaling; /* of which waiting for the journal */
+    struct ingest_req *park_head, *park_tail; /* of which waiting for room */
+    unsigned parked;
+    uint64_t parked_bytes;
     bool closing;
     void (*on_drained)(void *);
     void *on_drained_arg;
@@ -329,11 +343,13 @@ static void work_decode(uv_work_t *w)
 /* ---- step 3: journal done ---- */
 
 static void apply_kick(struct np_ingest *ing);
+static void unpark(struct np_ingest *ing);
 
 static void on_journal_done(struct np_journal_req *jr, int status)
 {
     struct ingest_req *r = (struct ingest_req *)((char *)jr - offsetof(struct ingest_req, jreq));
     struct np_ingest *ing = r->ing;
+    ing->journaling--;
     struct agent_state *st = agent_get(ing, r->agent);
     if (status != 0) {
         if (!r->is_barrier) {
@@ -346,6 +362,7 @@ static void on_journal_done(struct np_journal_req *jr, int status)
         char msg[128];
         snprintf(msg, sizeof msg, "journal: %s", np_strerror(status));
         finish_reject(r, 503, NP_REJECT_UNAVAILABLE, msg);
+        unpark(ing);
         return;
     }
     uint64_t ack = 0;
@@ -361,6 +378,7 @@ static void on_journal_done(struct np_journal_req *jr, int status)
     if (r->is_barrier) {
         ing->metrics->duplicates_total++;
         req_free(r);
+        unpark(ing);
         check_drained(ing);
         return;
     }
@@ -481,10 +499,18 @@ static void free_timer(uv_handle_t *h)
 
 /* ---- step 2: back on the loop after decoding ---- */
 
+/* Admission: batches being decoded, journaled or applied. */
+static bool backlog_full(const struct np_ingest *ing)
+{
+    return ing->apply_len + ing->decoding + ing->journaling >= APPLY_QUEUE_MAX;
+}
+
 static void after_decode(uv_work_t *w, int status)
 {
     struct ingest_req *r = w->data;
     struct np_ingest *ing = r->ing;
+    ing->decoding--;
+    unpark(ing);
     if (status != 0) {
         finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "cancelled");
         return;
@@ -520,9 +546,8 @@ static void after_decode(uv_work_t *w, int status)
         check_drained(ing);
         return;
     }
-    if (ing->apply_len >= APPLY_QUEUE_MAX ||
-        ing->journal_bytes + r->raw_len + JOURNAL_RECORD_OVERHEAD > JOURNAL_BYTES_MAX) {
-        finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "ingest backlog full, retry later");
+    if (ing->journal_bytes + r->raw_len + JOURNAL_RECORD_OVERHEAD > JOURNAL_BYTES_MAX) {
+        finish_reject(r, 503, NP_REJECT_UNAVAILABLE, BACKLOG_FULL);
         return;
     }
     r->jreq.done = on_journal_done;
@@ -538,10 +563,42 @@ static void after_decode(uv_work_t *w, int status)
         r->jreq.data = r->raw;
         r->jreq.len = r->raw_len;
     }
+    ing->journaling++;
     np_journal_submit(ing->journal, &r->jreq);
 }
 
 /* ---- entry ---- */
+
+static void start_decode(struct ingest_req *r)
+{
+    int rc = uv_queue_work(r->ing->loop, &r->work, work_decode, after_decode);
+    if (rc != 0) {
+        finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "cannot queue work");
+        return;
+    }
+    r->ing->decoding++;
+}
+
+/* Decodes parked requests while there is room, in arrival order; when
+ * closing, refuses them all. */
+static void unpark(struct np_ingest *ing)
+{
+    while (ing->park_head && (ing->closing || !backlog_full(ing))) {
+        struct ingest_req *r = ing->park_head;
+        ing->park_head = r->next;
+        if (!ing->park_head) {
+            ing->park_tail = NULL;
+        }
+        r->next = NULL;
+        ing->parked--;
+        ing->parked_bytes -= r->body_len;
+        if (ing->closing) {
+            finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "collector is shutting down");
+        } else {
+            start_decode(r);
+        }
+    }
+}
 
 int np_ingest_handle(void *ctx, struct st_h2o_req_t *req)
 {
@@ -601,10 +658,24 @@ int np_ingest_handle(void *ctx, struct st_h2o_req_t *req)
     }
     memcpy(r->body, body.base, body.len);
     r->body_len = body.len;
-    int rc = uv_queue_work(ing->loop, &r->work, work_decode, after_decode);
-    if (rc != 0) {
-        finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "cannot queue work");
+    if (ing->park_head || backlog_full(ing)) {
+        /* Before decoding: waiting or refused costs no decode work. */
+        if (ing->parked >= PARK_MAX || ing->parked_bytes + body.len > PARK_BYTES_MAX) {
+            finish_reject(r, 503, NP_REJECT_UNAVAILABLE, BACKLOG_FULL);
+            return 0;
+        }
+        r->next = NULL;
+        if (ing->park_tail) {
+            ing->park_tail->next = r;
+        } else {
+            ing->park_head = r;
+        }
+        ing->park_tail = r;
+        ing->parked++;
+        ing->parked_bytes += body.len;
+        return 0;
     }
+    start_decode(r);
     return 0;
 }
 
@@ -829,6 +900,9 @@ static void after_apply(uv_work_t *w, int status)
         if (ing->alerter && r->n_events) {
             alert_events_feed(ing->alerter, r->events, r->n_events);
         }
+        if (ing->alerter && r->applied) {
+            np_alerter_batch(ing->alerter, r->batch); /* utilisation from its samples */
+        }
         if (!ing->apply_broken) {
             np_journal_applied(ing->journal, r->jseq);
             ing->journal_bytes -= r->raw_len + JOURNAL_RECORD_OVERHEAD;
@@ -836,6 +910,7 @@ static void after_apply(uv_work_t *w, int status)
     }
     req_free(r);
     apply_kick(ing);
+    unpark(ing);
     check_drained(ing);
 }
 
@@ -1034,6 +1109,7 @@ void np_ingest_shutdown(struct np_ingest *ing, void (*done)(void *arg), void *ar
     }
     ing->on_drained = done;
     ing->on_drained_arg = arg;
+    unpark(ing); /* refuses the parked requests */
     check_drained(ing);
 }
 
@@ -1057,6 +1133,11 @@ void np_ingest_free(struct np_ingest *ing)
     while (ing->apply_head) {
         struct ingest_req *r = ing->apply_head;
         ing->apply_head = r->next;
+        req_free(r);
+    }
+    while (ing->park_head) {
+        struct ingest_req *r = ing->park_head;
+        ing->park_head = r->next;
         req_free(r);
     }
     np_state_db_close(ing->auth_db);

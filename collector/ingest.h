@@ -13,14 +13,21 @@
  *   400  malformed: bad gzip, bad protobuf, invalid content (reason in body)
  *   413  body over max_body_bytes or inflated body over NP_WIRE_MAX_BATCH_BYTES
  *   415  Content-Encoding other than gzip/identity
- *   405  not POST;  503  journal failing or full, or shutting down
+ *   405  not POST;  503  journal failing or full, backlog full (below),
+ *                   or shutting down
  * Error bodies are one line of text/plain with the reason.
+ *
+ * Backpressure: while 64 batches are being decoded, journaled or waiting to
+ * be applied, new requests wait undecoded (their body copied) and go on in
+ * arrival order as room frees; only past 4096 waiting requests or 64 MiB of
+ * their bodies do they get the 503.
  *
  * Pipeline (only the first and last steps run on the loop thread):
  *   1. work job (libuv pool): authenticate the token (state_db), inflate,
  *      np_wire_decode, check agent_id;
  *   2. loop: duplicate check against the agent's durable seq; append to the
- *      journal (journal.h: group commit, at most one fdatasync per 100 ms);
+ *      journal (journal.h: group commit, an fdatasync starts as soon as
+ *      one is needed and none runs; what arrives meanwhile joins the next);
  *   3. journal synced -> loop: reply 200 with the ack, queue for applying;
  *   4. apply jobs, one at a time in journal order: RRD (rrd_store) then
  *      SQLite (state_db, which advances the agent's applied seq in the same

@@ -29,7 +29,6 @@ struct np_journal {
     /* writer only */
     struct np_journal_req *wait_head, *wait_tail; /* written, waiting for the sync */
     bool unsynced;
-    uint64_t last_sync_ms;
     uint64_t last_ack_ms;
     uint64_t acked_jseq;
     struct np_complain sync_complain;
@@ -169,7 +168,6 @@ static void writer_sync(struct np_journal *j)
     struct np_err err = {0};
     uint64_t covered = np_spool_last_seq(j->spool); /* written before the sync */
     int rc = np_spool_sync(j->spool, &err);
-    j->last_sync_ms = np_clock_mono_ms();
     j->unsynced = false;
     if (rc != 0) {
         np_complain(&j->sync_complain, NP_LOG_ERR, "journal: sync failed err=%s", err.msg);
@@ -234,29 +232,25 @@ static void writer_write(struct np_journal *j, struct np_journal_req *r)
     }
 }
 
+/* Group commit: the writer takes everything submitted so far, writes it and,
+ * when anything is unsynced, starts fdatasync at once. What is submitted while
+ * that sync runs waits in the in list and is written and synced together in
+ * the next round, so one sync covers every append that arrived during the
+ * previous one: syncs follow the disk's own pace, with no timer, and a lone
+ * append waits for one sync only. */
 static void writer_main(void *arg)
 {
     struct np_journal *j = arg;
     uv_mutex_lock(&j->mu);
     for (;;) {
         uint64_t now = np_clock_mono_ms();
-        uint64_t sync_due = j->last_sync_ms + NP_JOURNAL_SYNC_INTERVAL_MS;
         bool ack_wanted = j->applied_jseq > j->acked_jseq;
         uint64_t ack_due = j->last_ack_ms + NP_JOURNAL_ACK_INTERVAL_MS;
-        bool work = j->in_head || j->stop || (j->wait_head && (!j->unsynced || now >= sync_due)) ||
-                    (ack_wanted && now >= ack_due);
-        if (!work) {
-            uint64_t until = UINT64_MAX;
-            if (j->wait_head) {
-                until = sync_due;
-            }
-            if (ack_wanted && ack_due < until) {
-                until = ack_due;
-            }
-            if (until == UINT64_MAX) {
-                uv_cond_wait(&j->cond, &j->mu);
+        if (!j->in_head && !j->stop && !(ack_wanted && now >= ack_due)) {
+            if (ack_wanted) {
+                (void)uv_cond_timedwait(&j->cond, &j->mu, (ack_due - now) * 1000000u);
             } else {
-                (void)uv_cond_timedwait(&j->cond, &j->mu, (until - now) * 1000000u);
+                uv_cond_wait(&j->cond, &j->mu);
             }
             continue;
         }
@@ -267,19 +261,19 @@ static void writer_main(void *arg)
         uv_mutex_unlock(&j->mu);
 
         writer_write(j, taken);
-        now = np_clock_mono_ms();
-        if (j->unsynced && (stop || now >= j->last_sync_ms + NP_JOURNAL_SYNC_INTERVAL_MS)) {
+        if (j->unsynced) {
             writer_sync(j);
-        } else if (!j->unsynced) {
+        } else {
             complete_waiters(j, 0); /* barriers with nothing to wait for */
         }
+        now = np_clock_mono_ms();
         if (applied > j->acked_jseq &&
             (stop || now >= j->last_ack_ms + NP_JOURNAL_ACK_INTERVAL_MS)) {
             writer_ack(j, applied);
         }
 
         uv_mutex_lock(&j->mu);
-        if (stop && !j->in_head && !j->wait_head) {
+        if (stop && !j->in_head) {
             break;
         }
     }

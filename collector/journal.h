@@ -11,12 +11,15 @@
  * journal's own (1, 2, 3 ... across restarts), not the agents' batch numbers;
  * the payload is the batch exactly as decoded (protobuf, after gzip).
  *
- * Group commit: appends are written by one writer thread as they come;
- * fdatasync runs at most once per NP_JOURNAL_SYNC_INTERVAL_MS (the first
- * append after a quiet spell is synced at once), and every request waiting for
- * that sync completes together. Acknowledgements of applied records are
- * persisted at most once per NP_JOURNAL_ACK_INTERVAL_MS (each costs two
- * fsyncs) and at close.
+ * Group commit: one writer thread takes every request submitted so far,
+ * appends them and starts fdatasync at once; requests submitted while a sync
+ * runs are written and synced together by the next one, and every request
+ * completes when the sync covering it is done (no timer: a lone append waits
+ * for one sync, a busy journal syncs back to back with growing groups).
+ * The writer is a dedicated thread rather than a libuv pool job so that a
+ * sync never occupies a pool slot the decode and apply jobs need.
+ * Acknowledgements of applied records are persisted at most once per
+ * NP_JOURNAL_ACK_INTERVAL_MS (each costs two fsyncs) and at close.
  *
  * Threads: np_journal_open/replay run before the loop is running (they block
  * on disk). Everything else is called on the loop thread; completion callbacks
@@ -33,7 +36,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NP_JOURNAL_SYNC_INTERVAL_MS 100
 #define NP_JOURNAL_ACK_INTERVAL_MS 1000
 #define NP_JOURNAL_MAX_BYTES (1024ull << 20) /* bound of the spool under the journal */
 

@@ -456,16 +456,109 @@ static bool same_file(const struct np_rrd_sample *a, const struct np_rrd_sample 
            (a->kind != NP_RRD_IFACE || strcmp(a->name2, b->name2) == 0);
 }
 
+/* Writes the decimal digits of u at out (room for 20); returns their count. */
+static size_t put_u64(char *out, uint64_t u)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+/* Writes v as librrd parses it (strtod) with about 15 significant digits, like
+ * "%.15g", into out (room for VALUE_PART_MAX); returns the length. The common
+ * range is formatted with integer arithmetic: glibc's printf of a double goes
+ * through multi-precision code and was the collector's largest formatting
+ * cost at ingest (one value per data source per sample). The fraction
+ * a - floor(a) is exact below 2^53; scaling it rounds once, so the last digit
+ * may differ from printf's in a tie, far below a sample's own precision. */
+#define VALUE_PART_MAX 32
+static const uint64_t pow10_u64[16] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull};
+
+static size_t put_double(char *out, double v)
+{
+    double a = fabs(v);
+    if (isnan(v) || isinf(v)) {
+        out[0] = 'U';
+        return 1;
+    }
+    if (a != 0 && !(a >= 1e-3 && a < 1e15)) {
+        return (size_t)snprintf(out, VALUE_PART_MAX, "%.15g", v);
+    }
+    size_t n = 0;
+    if (v < 0) {
+        out[n++] = '-';
+    }
+    uint64_t ip = (uint64_t)a;
+    unsigned digits = 0;
+    while (digits < 15 && ip >= pow10_u64[digits]) {
+        digits++;
+    }
+    unsigned k = 15 - digits; /* fraction digits */
+    uint64_t scale = pow10_u64[k];
+    uint64_t f = (uint64_t)((a - (double)ip) * (double)scale + 0.5);
+    if (f >= scale) {
+        ip++;
+        f -= scale;
+    }
+    n += put_u64(out + n, ip);
+    if (f) {
+        while (f % 10 == 0) {
+            f /= 10;
+            k--;
+        }
+        out[n++] = '.';
+        for (unsigned i = k; i-- > 0;) {
+            out[n + i] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        n += k;
+    }
+    return n;
+}
+
+/* "TIME:v:v..." for an update: hand-rolled (see put_double), VALUE_MAX is
+ * enough for NP_RRD_MAX_VALUES parts. */
 static void format_value(const struct np_rrd_sample *s, char *buf, size_t len)
 {
-    int n = snprintf(buf, len, "%lld", (long long)s->time_s);
-    for (unsigned i = 0; i < np_rrd_kind_values(s->kind) && n > 0 && (size_t)n < len; i++) {
-        if (isnan(s->v[i]) || isinf(s->v[i])) {
-            n += snprintf(buf + n, len - (size_t)n, ":U");
-        } else {
-            n += snprintf(buf + n, len - (size_t)n, ":%.15g", s->v[i]);
-        }
+    char tmp[24 + NP_RRD_MAX_VALUES * (VALUE_PART_MAX + 1)];
+    size_t n = 0;
+    if (s->time_s < 0) {
+        tmp[n++] = '-';
+        n += put_u64(tmp + n, (uint64_t)0 - (uint64_t)s->time_s);
+    } else {
+        n += put_u64(tmp + n, (uint64_t)s->time_s);
     }
+    for (unsigned i = 0; i < np_rrd_kind_values(s->kind); i++) {
+        tmp[n++] = ':';
+        n += put_double(tmp + n, s->v[i]);
+    }
+    if (n >= len) {
+        n = len - 1;
+    }
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
 }
 
 /* Hands values[0..n) to librrd or rrdcached. */

@@ -51,6 +51,9 @@ BATCHES = int(os.environ.get("BATCHES", "30"))
 CASES = os.environ.get("CASES", "np-direct,np-rrdcached,cd-rrdtool,cd-rrdcached").split(",")
 PERF = os.environ.get("PERF", "")  # "np-direct" etc.: perf record that case in round 1
 KEEP = os.environ.get("KEEP", "")
+# UTILISATION=0%: the collector's [alerts] utilisation (default: its own, 90%),
+# to measure what the utilisation alert costs at ingest.
+UTILISATION = os.environ.get("UTILISATION", "")
 # The collector refuses to run as root unless told (CI and this bench run as root).
 os.environ["NETPULSE_ALLOW_ROOT"] = "1"
 
@@ -202,6 +205,8 @@ def run_netpulse(mode, rnd, t0):
                 # /metrics is read without a token (the figures come from it)
                 "[dashboard]\nmetrics_public = yes\n"
                 % (tmp, tmp, data, "unix:" + sock_path if sock_path else ""))
+        if UTILISATION:
+            f.write("[alerts]\nutilisation = %s\n" % UTILISATION)
     with open(os.path.join(tmp, "tokens"), "w") as f:
         for a in range(AGENTS):
             agent = "bench-%04d" % a

@@ -4,7 +4,8 @@
  * the collector with libcurl's multi interface, HTTP/2 over TLS, one
  * connection per agent and one batch in flight per agent (like the agent's
  * uplink): the next batch goes when the previous one is acknowledged; a 503
- * (backlog full) is retried after 20 ms, as an agent would later.
+ * (backlog full) is retried by that agent after 20 ms, as an agent would
+ * later, while the other agents go on.
  *
  * Each agent has IFACES interfaces of device "edge"; a batch holds PER_BATCH
  * samples = IFACES interfaces x (PER_BATCH / IFACES) consecutive 60 s polls
@@ -16,7 +17,8 @@
  *   ingest_load post URL CACERT TOKENS IFACES PER_BATCH FIRST_SEQ BATCHES T0
  *       TOKENS: lines "AGENT TOKEN". Prints one JSON line: requests,
  *       samples, seconds (first request to last acknowledgement), samples_per_s,
- *       latency percentiles (ms, successful requests), retries_503, errors.
+ *       latency percentiles (ms per batch, first attempt to acknowledgement,
+ *       503 retries included), retries_503, errors.
  *   ingest_load collectd HOST PORT AGENTS IFACES PER_BATCH FIRST_SEQ BATCHES T0 RATE
  *       the same samples (same agents, interfaces, times and values) as
  *       collectd network-protocol packets over UDP (the "equal sender" to
@@ -51,10 +53,13 @@ struct agent {
     uint8_t **batches; /* encoded */
     size_t *lens;
     size_t next; /* index of the batch in flight or next */
-    uint64_t started_ns;
+    uint64_t started_ns; /* first attempt of batch next: latency includes 503 retries */
+    uint64_t retry_ns;   /* 0, or when to try batch next again after a 503 */
     char resp[256];
     size_t resp_len;
 };
+
+#define RETRY_NS 20000000u /* after a 503 */
 
 static uint64_t now_ns(void)
 {
@@ -169,7 +174,10 @@ static void start_request(CURLM *multi, struct agent *a)
     a->resp[0] = '\0';
     curl_easy_setopt(a->easy, CURLOPT_POSTFIELDS, (const char *)a->batches[a->next]);
     curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)a->lens[a->next]);
-    a->started_ns = now_ns();
+    if (!a->retry_ns) {
+        a->started_ns = now_ns();
+    }
+    a->retry_ns = 0;
     curl_multi_add_handle(multi, a->easy);
 }
 
@@ -283,8 +291,11 @@ static int cmd_post(int argc, char **argv)
                 a->next++;
                 t_end = t;
             } else if (res == CURLE_OK && code == 503) {
+                /* Backlog full: this agent tries again in 20 ms, as an agent
+                 * would; the others go on. */
                 retries++;
-                usleep(20000);
+                a->retry_ns = t + RETRY_NS;
+                continue;
             } else {
                 errors++;
                 if (errors <= 5) {
@@ -300,8 +311,17 @@ static int cmd_post(int argc, char **argv)
                 done_agents++;
             }
         }
+        uint64_t t = now_ns(), wait_ns = 100000000u;
+        for (size_t i = 0; i < n_agents; i++) {
+            struct agent *a = &agents[i];
+            if (a->retry_ns && a->retry_ns <= t) {
+                start_request(multi, a);
+            } else if (a->retry_ns && a->retry_ns - t < wait_ns) {
+                wait_ns = a->retry_ns - t;
+            }
+        }
         if (done_agents < n_agents) {
-            curl_multi_poll(multi, NULL, 0, 100, NULL);
+            curl_multi_poll(multi, NULL, 0, (int)(wait_ns / 1000000u) + 1, NULL);
         }
     }
     qsort(lat, n_lat, sizeof *lat, cmp_u64);
