@@ -32,6 +32,7 @@ enum cond_family { CF_UPLINK, CF_IFACE, CF_UTIL, CF_SLA, CF_SPOOL, CF_DISK };
 
 struct cond {
     enum cond_family fam;
+    uint32_t hash; /* cond_hash() of (fam, site, subject) */
     char site[NP_ALERT_ID_MAX + 1];
     char subject[NP_ALERT_SUBJECT_MAX];
     bool is_true;     /* the condition holds (as last reported) */
@@ -57,6 +58,10 @@ struct np_alert_rules {
     size_t n_sites, cap_sites;
     struct cond *conds;
     size_t n_conds, cap_conds;
+    /* Hash index over conds: slot = position + 1 (0: empty), open addressing,
+     * at most half full; rebuilt when a cond is inserted (positions move). */
+    uint32_t *cond_index;
+    size_t index_cap; /* a power of two, or 0 */
     struct batch batches[3];
     struct np_alert **queue; /* FIFO of notices */
     size_t q_head, q_n, q_cap;
@@ -233,6 +238,7 @@ void np_alert_rules_free(struct np_alert_rules *r)
     free(r->queue);
     free(r->sites);
     free(r->conds);
+    free(r->cond_index);
     free(r);
 }
 
@@ -664,13 +670,68 @@ static int cond_cmp(const struct cond *c, enum cond_family fam, const char *site
     return d ? d : strncmp(c->subject, sub, sizeof c->subject - 1);
 }
 
+/* FNV-1a over what identifies a cond: its family, its site and its subject
+ * as stored (the first NP_ALERT_SUBJECT_MAX - 1 bytes). */
+static uint32_t cond_hash(enum cond_family fam, const char *site, const char *sub)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)fam;
+    h *= 16777619u;
+    for (const char *p = site; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    }
+    h = (h ^ 0xffu) * 16777619u; /* separator: no byte of a string */
+    for (size_t i = 0; sub[i] && i < NP_ALERT_SUBJECT_MAX - 1; i++) {
+        h = (h ^ (unsigned char)sub[i]) * 16777619u;
+    }
+    return h;
+}
+
+/* Rebuilds the hash index for the conds as they are now; on failure
+ * (-ENOMEM) the index is dropped and lookups fall back to binary search. */
+static void index_rebuild(struct np_alert_rules *r)
+{
+    size_t cap = r->index_cap ? r->index_cap : 64;
+    while (cap < 2 * r->n_conds) {
+        cap *= 2;
+    }
+    if (cap != r->index_cap) {
+        free(r->cond_index);
+        r->cond_index = malloc(cap * sizeof *r->cond_index);
+        r->index_cap = r->cond_index ? cap : 0;
+        if (!r->cond_index) {
+            return;
+        }
+    }
+    memset(r->cond_index, 0, cap * sizeof *r->cond_index);
+    for (size_t i = 0; i < r->n_conds; i++) {
+        size_t k = r->conds[i].hash & (cap - 1);
+        while (r->cond_index[k]) {
+            k = (k + 1) & (cap - 1);
+        }
+        r->cond_index[k] = (uint32_t)(i + 1);
+    }
+}
+
 /* The condition (fam, site, subject), created when new. conds stay sorted
- * (binary search: a district's every interface has one for utilisation, and
- * every sample looks its own up). The pointer is good until the next call. */
+ * (the tick walks them in this order); a hash index finds one without string
+ * compares along a binary search: a district's every interface has one for
+ * utilisation, and every sample looks its own up. The pointer is good until
+ * the next call. */
 static struct cond *get_cond(struct np_alert_rules *r, enum cond_family fam, const char *site,
                              const char *subject)
 {
     const char *sub = subject ? subject : "";
+    uint32_t h = cond_hash(fam, site, sub);
+    if (r->index_cap) {
+        for (size_t k = h & (r->index_cap - 1); r->cond_index[k];
+             k = (k + 1) & (r->index_cap - 1)) {
+            struct cond *c = &r->conds[r->cond_index[k] - 1];
+            if (c->hash == h && cond_cmp(c, fam, site, sub) == 0) {
+                return c;
+            }
+        }
+    }
+    /* Not there (or no index): the sorted position, to insert at. */
     size_t lo = 0, hi = r->n_conds;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -698,8 +759,10 @@ static struct cond *get_cond(struct np_alert_rules *r, enum cond_family fam, con
     struct cond *c = &r->conds[lo];
     memset(c, 0, sizeof *c);
     c->fam = fam;
+    c->hash = h;
     copy_str(c->site, sizeof c->site, site);
     copy_str(c->subject, sizeof c->subject, sub);
+    index_rebuild(r);
     return c;
 }
 

@@ -1545,6 +1545,19 @@ static bool looks_uplink(const char *name, const char *alias)
     return false;
 }
 
+/* Appends src to dst (cap bytes, len used) as far as it fits, cut bytewise
+ * like snprintf; returns the new length. */
+static size_t put_str(char *dst, size_t cap, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+    if (n > cap - 1 - len) {
+        n = cap - 1 - len;
+    }
+    memcpy(dst + len, src, n);
+    dst[len + n] = '\0';
+    return len + n;
+}
+
 /* Drops an incomplete UTF-8 sequence that snprintf's cut left at the end of s
  * (the way ingest cuts the subjects of interface events). */
 static void cut_utf8(char *s)
@@ -1588,9 +1601,15 @@ void np_alerter_batch(struct np_alerter *al, const Netpulse__Batch *b)
         }
         double busier = x->in_bps > x->out_bps ? x->in_bps : x->out_bps;
         np_iface_key(x->if_name, x->if_index, key, sizeof key);
-        int n = snprintf(subject, sizeof subject, "%s%s%s", x->device ? x->device : "",
-                         x->device && x->device[0] ? "/" : "", key);
-        if (n >= (int)sizeof subject) {
+        /* "DEVICE/KEY" (or KEY): no snprintf per sample, this runs for all. */
+        size_t n = 0, want = strlen(key);
+        if (x->device && x->device[0]) {
+            want += strlen(x->device) + 1;
+            n = put_str(subject, sizeof subject, n, x->device);
+            n = put_str(subject, sizeof subject, n, "/");
+        }
+        put_str(subject, sizeof subject, n, key);
+        if (want >= sizeof subject) {
             cut_utf8(subject);
         }
         struct np_alert_input in = {.kind = NP_ALERT_IN_UTIL,

@@ -49,10 +49,13 @@ set_tests_properties(integration.collector_http.journal PROPERTIES
     LABELS "integration;collector;http" TIMEOUT 30)
 
 # suite x RRD mode; each suite starts its own collector (and rrdcached).
-foreach(suite ingest rejects crash)
+foreach(suite ingest rejects crash order)
     foreach(mode direct rrdcached)
         if(suite STREQUAL "rejects" AND mode STREQUAL "rrdcached")
             continue() # nothing is stored there: one mode is enough
+        endif()
+        if(suite STREQUAL "order" AND mode STREQUAL "rrdcached")
+            continue() # a locked file fails the apply only with librrd directly
         endif()
         add_test(NAME integration.collector_http.${suite}.${mode}
                  COMMAND bash ${NP_HTTP_IT}/run.sh $<TARGET_FILE:netpulse-collector>

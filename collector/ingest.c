@@ -39,6 +39,10 @@
 #define JOURNAL_RECORD_OVERHEAD 32u
 #define ALERT_EVENTS_MAX 256u  /* alert inputs taken from one batch; more are dropped */
 #define ALERT_REPLAY_MAX 4096u /* ... from the batches applied by the replay at open */
+/* Apply jobs in flight at once, each of a different agent (libuv's pool has
+ * 4 threads; one stays free for decoding): RRD writes of different agents
+ * overlap, SQLite stays one connection under db_mu. */
+#define APPLY_JOBS_MAX 3u
 
 /* An alert input (alert_rules.h) taken from an applied batch's events: a
  * plain copy made in the apply job, fed to the alerter on the loop. */
@@ -60,7 +64,8 @@ struct agent_state {
 struct np_ingest {
     uv_loop_t *loop;
     struct np_journal *journal;
-    struct np_state_db *apply_db; /* apply jobs only (one at a time) */
+    struct np_state_db *apply_db; /* apply jobs only, under db_mu */
+    uv_mutex_t db_mu;
     struct np_state_db *auth_db;  /* auth jobs, under auth_mu */
     uv_mutex_t auth_mu;
     struct np_rrd_store *rrd;
@@ -70,9 +75,12 @@ struct np_ingest {
     struct agent_state *agents; /* sorted by id */
     size_t n_agents, cap_agents;
 
-    struct ingest_req *apply_head, *apply_tail; /* durable, waiting to be applied */
-    uint64_t apply_len;
-    bool apply_running;
+    /* Durable records in journal order, queued, running or done, until every
+     * record before them is done too: the journal's applied position only
+     * moves over a fully applied prefix (apply_release). */
+    struct ingest_req *apply_head, *apply_tail;
+    uint64_t apply_len;     /* records in that list */
+    unsigned apply_running; /* of which in an apply job (at most APPLY_JOBS_MAX) */
     bool apply_broken;      /* an apply failed: stop acknowledging, a restart replays */
     uint64_t journal_bytes; /* appended and not yet acknowledged as applied */
 
@@ -128,6 +136,8 @@ struct ingest_req {
     double rrd_s;
     int apply_rc;
     bool applied;
+    enum { APPLY_QUEUED, APPLY_RUNNING, APPLY_DONE } apply_state;
+    bool apply_ok;
     char apply_msg[256];
     struct alert_event *events; /* set by the apply job when the batch was applied */
     size_t n_events;
@@ -684,15 +694,19 @@ int np_ingest_handle(void *ctx, struct st_h2o_req_t *req)
 /* Applies one decoded batch: RRD first, then SQLite, whose transaction also
  * advances the agent's applied seq; a crash between the two replays the batch,
  * and the RRD store skips samples not newer than what a file holds. A batch
- * not above the applied seq was applied before and is skipped whole. Blocking:
- * pool thread or before the loop runs. */
+ * not above the applied seq was applied before and is skipped whole. Batches
+ * of different agents may be applied at once (never two of one agent): the
+ * database parts run under db_mu, the RRD writes outside it. Blocking: pool
+ * thread or before the loop runs. */
 static int apply_batch(struct np_ingest *ing, const Netpulse__Batch *b, double *rrd_s,
                        bool *applied, struct np_err *err)
 {
     uint64_t done = 0;
     *rrd_s = -1;
     *applied = false;
+    uv_mutex_lock(&ing->db_mu);
     int rc = np_state_db_applied_seq(ing->apply_db, b->agent_id, &done, err);
+    uv_mutex_unlock(&ing->db_mu);
     if (rc != 0) {
         return rc;
     }
@@ -709,8 +723,10 @@ static int apply_batch(struct np_ingest *ing, const Netpulse__Batch *b, double *
         return rc;
     }
     /* The batch and the outages it changes commit together. */
+    uv_mutex_lock(&ing->db_mu);
     rc = np_state_db_begin(ing->apply_db, false, err);
     if (rc != 0) {
+        uv_mutex_unlock(&ing->db_mu);
         return rc;
     }
     rc = np_state_db_apply_batch(ing->apply_db, b, applied, err);
@@ -731,9 +747,11 @@ static int apply_batch(struct np_ingest *ing, const Netpulse__Batch *b, double *
     if (rc != 0) {
         np_state_db_rollback(ing->apply_db);
         *applied = false;
-        return rc;
+    } else {
+        rc = np_state_db_commit(ing->apply_db, err);
     }
-    return np_state_db_commit(ing->apply_db, err);
+    uv_mutex_unlock(&ing->db_mu);
+    return rc;
 }
 
 /* ---- alerts ---- */
@@ -853,7 +871,9 @@ static void work_apply(uv_work_t *w)
     struct ingest_req *r = w->data;
     struct np_err err = {0};
     if (r->outage_flush) {
+        uv_mutex_lock(&r->ing->db_mu);
         r->apply_rc = outage_sync_dirty(r->ing, &err);
+        uv_mutex_unlock(&r->ing->db_mu);
         snprintf(r->apply_msg, sizeof r->apply_msg, "%s", err.msg);
         return;
     }
@@ -869,75 +889,109 @@ static void work_apply(uv_work_t *w)
     }
 }
 
+/* Ends the records at the head of the apply list that are done, in journal
+ * order, so the journal's applied position never passes a record still
+ * queued or running. A failed record stops acknowledging for good (the next
+ * start replays from it). Loop thread. */
+static void apply_release(struct np_ingest *ing)
+{
+    while (ing->apply_head && ing->apply_head->apply_state == APPLY_DONE) {
+        struct ingest_req *r = ing->apply_head;
+        ing->apply_head = r->next;
+        if (!ing->apply_head) {
+            ing->apply_tail = NULL;
+        }
+        ing->apply_len--;
+        if (!r->outage_flush) {
+            if (!r->apply_ok) {
+                ing->apply_broken = true;
+            }
+            if (!ing->apply_broken) {
+                np_journal_applied(ing->journal, r->jseq);
+                ing->journal_bytes -= r->raw_len + JOURNAL_RECORD_OVERHEAD;
+            }
+        }
+        req_free(r);
+    }
+}
+
 static void after_apply(uv_work_t *w, int status)
 {
     struct ingest_req *r = w->data;
     struct np_ingest *ing = r->ing;
-    ing->apply_running = false;
+    ing->apply_running--;
+    r->apply_state = APPLY_DONE;
+    r->apply_ok = status == 0 && r->apply_rc == 0;
     if (r->outage_flush) {
         ing->outage_flush_queued = false;
-        if (status != 0 || r->apply_rc != 0) {
+        if (!r->apply_ok) {
             np_log(NP_LOG_ERR, "outage: cannot store outages err=%s",
                    status != 0 ? uv_strerror(status) : r->apply_msg);
         }
-        req_free(r);
-        apply_kick(ing);
-        check_drained(ing);
-        return;
-    }
-    if (status == 0 && r->rrd_s >= 0) {
-        np_metrics_rrd_observe(ing->metrics, r->rrd_s);
-    }
-    if (status != 0 || r->apply_rc != 0) {
-        /* The batch stays in the journal (no ack from here on); the next start
-         * replays it. */
-        ing->apply_broken = true;
-        np_complain(&ing->apply_complain, NP_LOG_ERR,
-                    "ingest: apply failed agent=%s seq=%" PRIu64 " err=%s", r->agent, r->batch->seq,
-                    status != 0 ? uv_strerror(status) : r->apply_msg);
     } else {
-        np_complain_release(&ing->apply_complain, "ingest: applying batches works again");
-        if (ing->alerter && r->n_events) {
-            alert_events_feed(ing->alerter, r->events, r->n_events);
+        if (status == 0 && r->rrd_s >= 0) {
+            np_metrics_rrd_observe(ing->metrics, r->rrd_s);
         }
-        if (ing->alerter && r->applied) {
-            np_alerter_batch(ing->alerter, r->batch); /* utilisation from its samples */
-        }
-        if (!ing->apply_broken) {
-            np_journal_applied(ing->journal, r->jseq);
-            ing->journal_bytes -= r->raw_len + JOURNAL_RECORD_OVERHEAD;
+        if (!r->apply_ok) {
+            /* The batch stays in the journal (no ack from here on); the next
+             * start replays it. */
+            np_complain(&ing->apply_complain, NP_LOG_ERR,
+                        "ingest: apply failed agent=%s seq=%" PRIu64 " err=%s", r->agent,
+                        r->batch->seq, status != 0 ? uv_strerror(status) : r->apply_msg);
+        } else {
+            np_complain_release(&ing->apply_complain, "ingest: applying batches works again");
+            /* An agent's batches finish in its seq order (one at a time). */
+            if (ing->alerter && r->n_events) {
+                alert_events_feed(ing->alerter, r->events, r->n_events);
+            }
+            if (ing->alerter && r->applied) {
+                np_alerter_batch(ing->alerter, r->batch); /* utilisation from its samples */
+            }
         }
     }
-    req_free(r);
+    apply_release(ing);
     apply_kick(ing);
     unpark(ing);
     check_drained(ing);
 }
 
+/* Whether an earlier record of r's agent is still queued or running: an
+ * agent's batches are applied one at a time, in journal (= seq) order, so
+ * each of its files is written in time order. */
+static bool agent_busy(const struct np_ingest *ing, const struct ingest_req *r)
+{
+    for (const struct ingest_req *q = ing->apply_head; q != r; q = q->next) {
+        if (q->apply_state != APPLY_DONE && strcmp(q->agent, r->agent) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Starts apply jobs for queued records, earliest first, up to APPLY_JOBS_MAX,
+ * skipping those whose agent has an earlier record not done. */
 static void apply_kick(struct np_ingest *ing)
 {
-    if (ing->apply_running || !ing->apply_head) {
-        return;
-    }
-    struct ingest_req *r = ing->apply_head;
-    ing->apply_head = r->next;
-    if (!ing->apply_head) {
-        ing->apply_tail = NULL;
-    }
-    ing->apply_len--;
-    r->work.data = r;
-    int rc = uv_queue_work(ing->loop, &r->work, work_apply, after_apply);
-    if (rc != 0) {
-        if (r->outage_flush) {
-            ing->outage_flush_queued = false;
-        } else {
-            ing->apply_broken = true;
+    for (struct ingest_req *r = ing->apply_head; r && ing->apply_running < APPLY_JOBS_MAX;
+         r = r->next) {
+        if (r->apply_state != APPLY_QUEUED || agent_busy(ing, r)) {
+            continue;
         }
-        np_log(NP_LOG_ERR, "ingest: cannot queue apply err=%s", uv_strerror(rc));
-        req_free(r);
-        return;
+        r->work.data = r;
+        int rc = uv_queue_work(ing->loop, &r->work, work_apply, after_apply);
+        if (rc != 0) {
+            np_log(NP_LOG_ERR, "ingest: cannot queue apply err=%s", uv_strerror(rc));
+            r->apply_state = APPLY_DONE; /* failed: released (and not acknowledged) in order */
+            r->apply_ok = false;
+            if (r->outage_flush) {
+                ing->outage_flush_queued = false;
+            }
+            continue;
+        }
+        r->apply_state = APPLY_RUNNING;
+        ing->apply_running++;
     }
-    ing->apply_running = true;
+    apply_release(ing);
 }
 
 /* ---- lifecycle ---- */
@@ -1032,6 +1086,11 @@ int np_ingest_open(uv_loop_t *loop, const struct np_ingest_opts *o, struct np_in
         rc = np_err_set(err, -ENOMEM, "ingest: mutex init failed");
         goto out_free;
     }
+    if (uv_mutex_init(&ing->db_mu) != 0) {
+        uv_mutex_destroy(&ing->auth_mu);
+        rc = np_err_set(err, -ENOMEM, "ingest: mutex init failed");
+        goto out_free;
+    }
     rc = np_state_db_open(o->state_db_path, &ing->apply_db, err);
     if (rc != 0) {
         goto out_mutex;
@@ -1077,6 +1136,7 @@ out_auth_db:
 out_apply_db:
     np_state_db_close(ing->apply_db);
 out_mutex:
+    uv_mutex_destroy(&ing->db_mu);
     uv_mutex_destroy(&ing->auth_mu);
 out_free:
     free(ing->replay_events);
@@ -1115,7 +1175,7 @@ void np_ingest_shutdown(struct np_ingest *ing, void (*done)(void *arg), void *ar
 
 void np_ingest_update_metrics(struct np_ingest *ing)
 {
-    ing->metrics->queue_apply = ing->apply_len + (ing->apply_running ? 1 : 0);
+    ing->metrics->queue_apply = ing->apply_len;
     ing->metrics->queue_journal = np_journal_backlog(ing->journal);
 }
 
@@ -1142,6 +1202,7 @@ void np_ingest_free(struct np_ingest *ing)
     }
     np_state_db_close(ing->auth_db);
     np_state_db_close(ing->apply_db);
+    uv_mutex_destroy(&ing->db_mu);
     uv_mutex_destroy(&ing->auth_mu);
     free(ing->replay_events);
     free(ing->agents);

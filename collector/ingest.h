@@ -29,9 +29,12 @@
  *      journal (journal.h: group commit, an fdatasync starts as soon as
  *      one is needed and none runs; what arrives meanwhile joins the next);
  *   3. journal synced -> loop: reply 200 with the ack, queue for applying;
- *   4. apply jobs, one at a time in journal order: RRD (rrd_store) then
- *      SQLite (state_db, which advances the agent's applied seq in the same
- *      transaction); then the journal record is acknowledged.
+ *   4. apply jobs, in journal order, up to 3 at once but never two of one
+ *      agent (so an agent's batches, and each of its files, are written in
+ *      seq and time order): RRD (rrd_store) then SQLite (state_db, one
+ *      connection under a lock, which advances the agent's applied seq in
+ *      the same transaction); the journal's applied position then moves over
+ *      the records that are done, never past one still queued or running.
  * On open, records left unapplied by a crash are applied again (idempotent:
  * a batch whose seq is not above the agent's applied seq is skipped).
  * Outages (outage.h): every valid batch counts as the agent's heartbeat; each
@@ -58,7 +61,7 @@ struct np_alerter;
 struct np_ingest_opts {
     const char *journal_dir;    /* folder of the ingest journal (created) */
     const char *state_db_path;  /* DATA_DIR/state.db; ingest opens two connections */
-    struct np_rrd_store *rrd;   /* borrowed; used from the apply jobs only, one at a time */
+    struct np_rrd_store *rrd;   /* borrowed; used from the apply jobs (several at once) */
     struct np_metrics *metrics; /* borrowed; updated on the loop thread */
     uint64_t max_body_bytes;    /* larger bodies get 413; 0: NP_WIRE_MAX_BATCH_BYTES */
     int64_t heartbeat_timeout_ms; /* silence that opens a suspected outage (outage.h); 0: 30 s */

@@ -11,6 +11,11 @@
 #                     and the server keeps serving
 #            crash    SIGKILL right after the last acknowledgement, restart:
 #                     everything acknowledged is there
+#            order    (direct only) several agents' batches applied at once:
+#                     every row in its file; a batch that cannot be applied
+#                     (its file locked) keeps the journal's applied position
+#                     below it although later batches of other agents are
+#                     applied: after SIGTERM and a restart it is applied
 #     MODE:  direct (librrd) or rrdcached (a daemon started here)
 set -eu
 # CI runs as root; the collector refuses that unless told (privdrop).
@@ -374,6 +379,70 @@ crash)
     [ "$CODE" = 200 ] && echo "$BODY" | grep -q "\"ack\": $N" || fail "replayed duplicate: $BODY"
     [ "$(metric netpulse_ingest_batches_total)" = 0 ] || fail "duplicate stored again"
     ok "the last batch again: ack $N, nothing stored"
+    stop_collector
+    ;;
+order)
+    AGENTS="a1 a2 a3 a4 a5 a6"
+    N=8
+    declare -A TOK
+    pids=()
+    for a in $AGENTS; do TOK[$a]=$("$HELPER" enrol "$DB" "$a"); done
+    start_collector
+    # Each agent posts its batches in order on its own connection, all at once.
+    for a in $AGENTS; do
+        args=()
+        for s in $(seq "$N"); do
+            "$HELPER" batch "$T/$a.$s" "$a" "$s" "$((T0 + 60 * s))" 4 "$((s * 1000))" 7
+            [ "$s" -gt 1 ] && args+=(--next)
+            args+=(--cacert "$T/cert.pem" -sS --http2 -H "Authorization: Bearer ${TOK[$a]}"
+                --data-binary "@$T/$a.$s" -w '%{http_code} ' -o /dev/null "$(URL /api/v1/ingest)")
+        done
+        curl "${args[@]}" >"$T/codes.$a" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    for a in $AGENTS; do
+        for c in $(cat "$T/codes.$a"); do [ "$c" = 200 ] || fail "$a codes: $(cat "$T/codes.$a")"; done
+        wait_applied "$a" "$N"
+    done
+    for a in $AGENTS; do
+        for i in 0 3; do
+            f="$T/data/rrd/$a/if+edge+eth$i.rrd"
+            rows=$(rrdtool fetch "$f" AVERAGE -r 60 -s "$((T0 - 60))" -e "$((T0 + 60 * N))" |
+                awk -F: 'NF == 2 && $2 !~ /nan/ { n++ } END { print n + 0 }')
+            [ "$rows" = "$N" ] || fail "$f: $rows rows of $N"
+        done
+    done
+    ok "$N batches of each of $(echo $AGENTS | wc -w) agents at once: every row in its file"
+
+    # a1's file locked (librrd's own fcntl lock): a1's next batch fails to
+    # apply; the other agents' next batches, journaled after it, are applied.
+    python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close()
+time.sleep(60)' "$T/data/rrd/a1/if+edge+eth0.rrd" "$T/locked" &
+    LPID=$!
+    for _ in $(seq 50); do [ -e "$T/locked" ] && break; sleep 0.1; done
+    [ -e "$T/locked" ] || fail "could not lock a1's file"
+    M=$((N + 1))
+    for a in $AGENTS; do
+        "$HELPER" batch "$T/$a.$M" "$a" "$M" "$((T0 + 60 * M))" 4 "$((M * 1000))" 7
+        post "$T/$a.$M" "${TOK[$a]}"
+        [ "$CODE" = 200 ] || fail "$a seq $M: $CODE $BODY"
+    done
+    for a in a2 a3 a4 a5 a6; do wait_applied "$a" "$M"; done
+    [ "$("$HELPER" applied "$DB" a1)" = "$N" ] || fail "a1 applied although its file was locked"
+    grep -q "apply failed agent=a1" "$T/collector.log" || fail "no apply failure logged for a1"
+    stop_collector
+    kill "$LPID"
+    wait "$LPID" 2>/dev/null || true
+    ok "a1's batch failed, the later batches of the other agents were applied; SIGTERM"
+
+    start_collector
+    wait_applied a1 "$M"
+    v=$(rrd_value "$T/data/rrd/a1/if+edge+eth0.rrd" "$((T0 + 60 * M))" 0)
+    python3 -c "import sys; sys.exit(0 if abs(float('$v') - $M * 1000) < 1e-6 else 1)" ||
+        fail "a1 seq $M after restart: in_bps=$v"
+    ok "restart: a1's batch replayed from the journal (its applied position stayed below it)"
     stop_collector
     ;;
 *)
