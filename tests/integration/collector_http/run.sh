@@ -18,26 +18,11 @@
 #                     applied: after SIGTERM and a restart it is applied
 #     MODE:  direct (librrd) or rrdcached (a daemon started here)
 set -eu
-# CI runs as root; the collector refuses that unless told (privdrop).
-export NETPULSE_ALLOW_ROOT=1
-
 COLLECTOR=$1
 HELPER=$2
 SUITE=$3
 MODE=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
-
-T=$(mktemp -d /tmp/np-http.XXXXXX)
-CPID=""
-RPID=""
-PORT=""
-cleanup() {
-    [ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null || true
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
 
 fail() {
     echo "FAIL ($SUITE/$MODE): $*" >&2
@@ -46,25 +31,13 @@ fail() {
     exit 1
 }
 ok() { echo "ok: $*"; }
+# shellcheck source=../lib/collector.sh
+. "$HERE/../lib/collector.sh"
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-    -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"
+np_make_cert
 
-mkdir -p "$T/data/rrd"
 DB="$T/data/state.db"
-RRDCACHED_OPT=""
-FETCH_DAEMON=""
-if [ "$MODE" = rrdcached ]; then
-    mkdir -p "$T/rrdj"
-    rrdcached -g -l "unix:$T/rrdcached.sock" -b "$T/data/rrd" -B -j "$T/rrdj" \
-        >"$T/rrdcached.log" 2>&1 &
-    RPID=$!
-    for _ in $(seq 150); do [ -S "$T/rrdcached.sock" ] && break; sleep 0.1; done
-    [ -S "$T/rrdcached.sock" ] || fail "rrdcached did not start"
-    RRDCACHED_OPT="unix:$T/rrdcached.sock"
-    FETCH_DAEMON="--daemon unix:$T/rrdcached.sock"
-fi
+np_start_rrdcached
 
 # Port 0: the collector binds a free port and writes it to --port-file.
 cat >"$T/collector.conf" <<EOF
@@ -83,33 +56,11 @@ EOF
 
 "$COLLECTOR" -c "$T/collector.conf" --check >/dev/null || fail "--check refused the config"
 
-start_collector() { # a new port each start: written to $T/port once listening
-    rm -f "$T/port"
-    "$COLLECTOR" -c "$T/collector.conf" --foreground --port-file "$T/port" 2>>"$T/collector.log" &
-    CPID=$!
-    for _ in $(seq 150); do
-        if [ -s "$T/port" ]; then
-            PORT=$(cat "$T/port")
-            grep -q "http: listening addr=127.0.0.1:$PORT " "$T/collector.log" ||
-                fail "no log line http: listening addr=127.0.0.1:$PORT"
-            return 0
-        fi
-        kill -0 "$CPID" 2>/dev/null || fail "collector exited at start"
-        sleep 0.1
-    done
-    fail "collector did not start"
+start_collector() {
+    np_start_collector
+    grep -q "http: listening addr=127.0.0.1:$PORT " "$T/collector.log" ||
+        fail "no log line http: listening addr=127.0.0.1:$PORT"
 }
-
-stop_collector() { # SIGTERM; must exit 0
-    kill -TERM "$CPID"
-    local rc=0
-    wait "$CPID" || rc=$?
-    CPID=""
-    [ "$rc" -eq 0 ] || fail "collector exited $rc on SIGTERM"
-}
-
-URL() { echo "https://127.0.0.1:$PORT$1"; }
-CURL() { curl -sS --max-time 20 --cacert "$T/cert.pem" "$@"; }
 
 # post FILE TOKEN [curl options...]: sets CODE, BODY and VER
 post() {

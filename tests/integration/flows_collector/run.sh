@@ -19,18 +19,7 @@ HELPER=$2
 FLOWGEN=$3
 PCAPS=$4
 MODE=$5
-
-T=$(mktemp -d /tmp/np-flows.XXXXXX)
-CPID=""
-RPID=""
-PORT=""
-cleanup() {
-    [ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null || true
-    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
+HERE=$(cd "$(dirname "$0")" && pwd)
 
 fail() {
     echo "FAIL (flows/$MODE): $*" >&2
@@ -39,28 +28,16 @@ fail() {
     exit 1
 }
 ok() { echo "ok: $*"; }
+# shellcheck source=../lib/collector.sh
+. "$HERE/../lib/collector.sh"
 
 for f in youtube_quic.pcap zoom.pcap http_ipv6.pcap test.pcap; do
     [ -r "$PCAPS/$f" ] || fail "test capture $PCAPS/$f missing"
 done
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1" \
-    -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"
+np_make_cert
 
-mkdir -p "$T/data/rrd"
 DB="$T/data/state.db"
-RRDCACHED_OPT=""
-FETCH_DAEMON=""
-if [ "$MODE" = rrdcached ]; then
-    mkdir -p "$T/rrdj"
-    rrdcached -g -l "unix:$T/rrdcached.sock" -b "$T/data/rrd" -B -j "$T/rrdj" \
-        >"$T/rrdcached.log" 2>&1 &
-    RPID=$!
-    for _ in $(seq 150); do [ -S "$T/rrdcached.sock" ] && break; sleep 0.1; done
-    [ -S "$T/rrdcached.sock" ] || fail "rrdcached did not start"
-    RRDCACHED_OPT="unix:$T/rrdcached.sock"
-    FETCH_DAEMON="--daemon unix:$T/rrdcached.sock"
-fi
+np_start_rrdcached
 
 cat >"$T/collector.conf" <<CONF
 [collector]
@@ -75,38 +52,7 @@ rrdcached = $RRDCACHED_OPT
 public = yes
 CONF
 
-# CI runs as root; a collector that refuses root is told it is a test.
-ROOT_OPT=()
-if [ "$(id -u)" = 0 ] && "$COLLECTOR" --help 2>&1 | grep -q -- --allow-root; then
-    ROOT_OPT=(--allow-root)
-fi
-
-start_collector() {
-    rm -f "$T/port"
-    "$COLLECTOR" -c "$T/collector.conf" --foreground --port-file "$T/port" "${ROOT_OPT[@]}" \
-        2>>"$T/collector.log" &
-    CPID=$!
-    for _ in $(seq 150); do
-        if [ -s "$T/port" ]; then
-            PORT=$(cat "$T/port")
-            return 0
-        fi
-        kill -0 "$CPID" 2>/dev/null || fail "collector exited at start"
-        sleep 0.1
-    done
-    fail "collector did not start"
-}
-
-stop_collector() {
-    kill -TERM "$CPID"
-    local rc=0
-    wait "$CPID" || rc=$?
-    CPID=""
-    [ "$rc" -eq 0 ] || fail "collector exited $rc on SIGTERM"
-}
-
-URL() { echo "https://127.0.0.1:$PORT$1"; }
-CURL() { curl -sS --max-time 20 --cacert "$T/cert.pem" "$@"; }
+start_collector() { np_start_collector; }
 
 post() { # post FILE: must be acknowledged
     local code

@@ -1,0 +1,72 @@
+# Shared by the shell integration tests that run the real collector on
+# 127.0.0.1 (collector_http, flows_collector). Source it after setting
+# COLLECTOR, MODE (direct | rrdcached) and a fail() that exits; it makes the
+# temporary folder $T (removed on exit with whatever it started) and gives:
+#   np_make_cert         self-signed TLS key and certificate in $T
+#   np_start_rrdcached   in rrdcached mode: a daemon on $T/rrdcached.sock;
+#                        sets RRDCACHED_OPT (config) and FETCH_DAEMON (rrdtool)
+#   np_start_collector   starts it with $T/collector.conf on a free port: PORT
+#   stop_collector       SIGTERM; must exit 0
+#   URL PATH, CURL ARGS  https://127.0.0.1:$PORT and curl trusting the cert
+
+# CI runs as root; the collector refuses that unless told (privdrop).
+export NETPULSE_ALLOW_ROOT=1
+
+T=$(mktemp -d /tmp/np-coll.XXXXXX)
+CPID=""
+RPID=""
+PORT=""
+RRDCACHED_OPT=""
+FETCH_DAEMON=""
+np_cleanup() {
+    [ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null || true
+    [ -n "$RPID" ] && kill "$RPID" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$T"
+}
+trap np_cleanup EXIT
+
+np_make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+        -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"
+}
+
+np_start_rrdcached() {
+    mkdir -p "$T/data/rrd"
+    [ "$MODE" = rrdcached ] || return 0
+    mkdir -p "$T/rrdj"
+    rrdcached -g -l "unix:$T/rrdcached.sock" -b "$T/data/rrd" -B -j "$T/rrdj" \
+        >"$T/rrdcached.log" 2>&1 &
+    RPID=$!
+    for _ in $(seq 150); do [ -S "$T/rrdcached.sock" ] && break; sleep 0.1; done
+    [ -S "$T/rrdcached.sock" ] || fail "rrdcached did not start"
+    RRDCACHED_OPT="unix:$T/rrdcached.sock"
+    FETCH_DAEMON="--daemon unix:$T/rrdcached.sock"
+}
+
+np_start_collector() { # a new port each start: written to $T/port once listening
+    rm -f "$T/port"
+    "$COLLECTOR" -c "$T/collector.conf" --foreground --port-file "$T/port" 2>>"$T/collector.log" &
+    CPID=$!
+    for _ in $(seq 150); do
+        if [ -s "$T/port" ]; then
+            PORT=$(cat "$T/port")
+            return 0
+        fi
+        kill -0 "$CPID" 2>/dev/null || fail "collector exited at start"
+        sleep 0.1
+    done
+    fail "collector did not start"
+}
+
+stop_collector() {
+    kill -TERM "$CPID"
+    local rc=0
+    wait "$CPID" || rc=$?
+    CPID=""
+    [ "$rc" -eq 0 ] || fail "collector exited $rc on SIGTERM"
+}
+
+URL() { echo "https://127.0.0.1:$PORT$1"; }
+CURL() { curl -sS --max-time 20 --cacert "$T/cert.pem" "$@"; }
