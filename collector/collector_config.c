@@ -40,7 +40,7 @@ static const struct np_opt collector_opts[] = {
     {"data_dir", NP_OPT_STRING, C(data_dir), "/var/lib/netpulse", 0, 0, NULL, 0,
      "folder of state.db, rrd/ and journal/ (absolute)"},
     {"rrdcached", NP_OPT_STRING, C(rrdcached), "", 0, 0, NULL, 0,
-     "rrdcached address, e.g. unix:/run/rrdcached.sock; empty: librrd directly"},
+     "rrdcached's local socket, e.g. unix:/run/rrdcached.sock; empty: librrd directly"},
     {"journal_dir", NP_OPT_STRING, C(journal_dir), "", 0, 0, NULL, 0,
      "folder of the ingest journal; empty: DATA_DIR/journal"},
     {"max_body", NP_OPT_SIZE, C(max_body_bytes), "8MiB", 1024, 64.0 * 1024 * 1024, NULL, 0,

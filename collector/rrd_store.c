@@ -1,9 +1,9 @@
 #include "rrd_store.h"
 
 #include "iface_key.h"
+#include "rrdc_conn.h"
 
 #include <rrd.h>
-#include <rrd_client.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -17,10 +17,12 @@
 #include <unistd.h>
 
 #define N_STRIPES 64
-#define UPDATE_CHUNK 128 /* values per librrd update call */
-/* rrd_client builds one "update FILE v1 v2 ..." line in a 4096-byte buffer
+#define UPDATE_CHUNK 128 /* values per update call or command */
+/* rrdcached reads one "update FILE v1 v2 ..." line into a 4096-byte buffer
  * (RRD_CMD_MAX); stay well under it. */
 #define CMD_BUDGET 3500
+#define POOL_MAX 8      /* idle rrdcached connections kept */
+#define LAST_UNKNOWN INT64_MIN /* ask the file (or daemon) again */
 #define VALUE_MAX 256 /* "TIME:v:v:v:v:v:v:v:v:v" */
 
 /* Last update time per file, so a write does not ask the file (or the
@@ -39,8 +41,12 @@ struct stripe {
 
 struct np_rrd_store {
     char *rrd_dir;
-    char *daemon;                /* NULL: librrd directly */
-    pthread_mutex_t client_lock; /* connect + request pairs on librrd's connection */
+    char *daemon; /* NULL: librrd directly */
+    /* Idle connections to the daemon: a writer takes one for its whole call
+     * (rrdc_conn.h), so writers never queue on one connection. */
+    pthread_mutex_t pool_lock;
+    struct np_rrdc_conn *idle[POOL_MAX];
+    unsigned n_idle;
     struct stripe stripes[N_STRIPES];
 };
 
@@ -258,6 +264,15 @@ int np_rrd_store_new(const struct np_rrd_store_options *opt, struct np_rrd_store
     }
     snprintf(store->rrd_dir, n, "%s/rrd", opt->data_dir);
     if (opt->rrdcached && opt->rrdcached[0]) {
+        /* Files go to the daemon by absolute path, which rrdcached (like
+         * librrd's client) accepts only over a local socket. */
+        if (!np_rrdc_address_is_local(opt->rrdcached)) {
+            ret = np_err_set(err, -EINVAL,
+                             "rrd: rrdcached = %s is not a local socket (unix:/path): files are "
+                             "named by absolute path, which rrdcached takes only locally",
+                             opt->rrdcached);
+            goto out_free;
+        }
         store->daemon = strdup(opt->rrdcached);
         if (!store->daemon) {
             ret = np_err_set(err, -ENOMEM, "rrd: out of memory");
@@ -268,7 +283,7 @@ int np_rrd_store_new(const struct np_rrd_store_options *opt, struct np_rrd_store
     if (ret < 0) {
         goto out_free;
     }
-    pthread_mutex_init(&store->client_lock, NULL);
+    pthread_mutex_init(&store->pool_lock, NULL);
     for (int i = 0; i < N_STRIPES; i++) {
         pthread_mutex_init(&store->stripes[i].lock, NULL);
     }
@@ -299,7 +314,10 @@ void np_rrd_store_free(struct np_rrd_store *store)
         free(st->buckets);
         pthread_mutex_destroy(&st->lock);
     }
-    pthread_mutex_destroy(&store->client_lock);
+    for (unsigned i = 0; i < store->n_idle; i++) {
+        np_rrdc_close(store->idle[i]);
+    }
+    pthread_mutex_destroy(&store->pool_lock);
     free(store->daemon);
     free(store->rrd_dir);
     free(store);
@@ -314,53 +332,93 @@ static int rrd_fail(struct np_err *err, const char *what, const char *path)
     return NP_ERRD;
 }
 
-/* Connects to rrdcached; caller holds client_lock. Debian's librrd 1.7.2
- * exports only the rrdc_* API (the rrd_client_* functions with a connection
- * object are not in its symbol table): one connection per process, guarded
- * by librrd's own lock, reused while the address is the same. So a process
- * talks to one rrdcached; rrdc_connect() is cheap when already connected. */
-static int client_ready(struct np_rrd_store *store, struct np_err *err)
+/* A connection to the daemon: an idle one, or a new one. */
+static int conn_get(struct np_rrd_store *store, struct np_rrdc_conn **out, struct np_err *err)
 {
-    rrd_clear_error();
-    if (rrdc_connect(store->daemon) != 0 || !rrdc_is_connected(store->daemon)) {
-        return rrd_fail(err, "connect to rrdcached", store->daemon);
+    pthread_mutex_lock(&store->pool_lock);
+    *out = store->n_idle ? store->idle[--store->n_idle] : NULL;
+    pthread_mutex_unlock(&store->pool_lock);
+    return *out ? 0 : np_rrdc_open(store->daemon, out, err);
+}
+
+/* Gives conn back; a broken one (ret a negative errno or NP_EPROTO: its
+ * reply stream is in an unknown state) is closed. */
+static void conn_put(struct np_rrd_store *store, struct np_rrdc_conn *conn, int ret)
+{
+    if (conn && (ret == 0 || ret == NP_ERRD)) {
+        pthread_mutex_lock(&store->pool_lock);
+        if (store->n_idle < POOL_MAX) {
+            store->idle[store->n_idle++] = conn;
+            conn = NULL;
+        }
+        pthread_mutex_unlock(&store->pool_lock);
     }
-    return 0;
+    np_rrdc_close(conn);
 }
 
-/* After a failed request the connection may be half-read: start afresh. */
-static void client_reset(struct np_rrd_store *store)
+/* One request to the daemon: VERB path args, on *connp (connected first if
+ * NULL; closed and set to NULL when it breaks), or on a pooled connection
+ * when connp is NULL. Returns the status >= 0 with its message in msg. */
+static int daemon_request(struct np_rrd_store *store, struct np_rrdc_conn **connp,
+                          const char *verb, const char *path, const char *const *args,
+                          size_t nargs, char *msg, size_t msg_len, struct np_err *err)
 {
-    (void)store;
-    rrdc_disconnect();
+    struct np_rrdc_cmds cmd = {0};
+    struct np_rrdc_conn *own = NULL, **c = connp ? connp : &own;
+    int ret = np_rrdc_cmds_add(&cmd, verb, path, args, nargs);
+    if (ret < 0) {
+        np_err_set(err, ret, "rrd: %s command for file=%s: %s", verb, path, np_strerror(ret));
+        goto out;
+    }
+    if (!*c && (ret = conn_get(store, c, err)) < 0) {
+        goto out;
+    }
+    ret = np_rrdc_request(*c, &cmd, msg, msg_len, err);
+    if (ret < 0 && err) {
+        char what[sizeof err->msg];
+        snprintf(what, sizeof what, "%s", err->msg);
+        np_err_set(err, ret, "rrd: %s failed file=%s err=%s", verb, path, what);
+    }
+    if (!connp) {
+        conn_put(store, own, ret < 0 ? ret : 0);
+    } else if (ret < 0 && ret != NP_ERRD) {
+        np_rrdc_close(*c);
+        *c = NULL;
+    }
+out:
+    np_rrdc_cmds_free(&cmd);
+    return ret;
 }
 
-/* Last update of an existing file, or -ENOENT. Caller holds the stripe lock. */
-static int read_last(struct np_rrd_store *store, const char *path, int64_t *last_s,
-                     struct np_err *err)
+/* Last update of an existing file, or -ENOENT. Caller holds the stripe lock;
+ * conn: the caller's daemon connection (see daemon_request), or NULL. */
+static int read_last(struct np_rrd_store *store, struct np_rrdc_conn **conn, const char *path,
+                     int64_t *last_s, struct np_err *err)
 {
     struct stat sb;
     time_t t;
     if (stat(path, &sb) < 0) {
         return -ENOENT;
     }
-    rrd_clear_error();
     if (store->daemon) {
-        /* The daemon answers with its queued updates included. */
-        int ret;
-        pthread_mutex_lock(&store->client_lock);
-        ret = client_ready(store, err);
-        t = ret < 0 ? -1 : rrdc_last(path);
-        if (ret == 0 && t < 0) {
-            client_reset(store);
-        }
-        pthread_mutex_unlock(&store->client_lock);
+        /* The daemon answers with its queued updates included: "0 TIME". */
+        char msg[64], *end;
+        long long v;
+        int ret = daemon_request(store, conn, "last", path, NULL, 0, msg, sizeof msg, err);
         if (ret < 0) {
             return ret;
         }
-    } else {
-        t = rrd_last_r(path);
+        errno = 0;
+        v = strtoll(msg, &end, 10);
+        if (end == msg || (*end && *end != ' ') || errno || v < 0) {
+            return np_err_set(err, NP_EPROTO, "rrd: rrdcached's last for file=%s: \"%.40s\"",
+                              path, msg);
+        }
+        *last_s = (int64_t)v;
+        return 0;
     }
+    rrd_clear_error();
+    t = rrd_last_r(path);
     if (t < 0) {
         return rrd_fail(err, "last", path);
     }
@@ -368,11 +426,11 @@ static int read_last(struct np_rrd_store *store, const char *path, int64_t *last
     return 0;
 }
 
-static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s, const char *path,
-                       struct np_err *err)
+static int create_file(struct np_rrd_store *store, struct np_rrdc_conn **conn,
+                       const struct np_rrd_sample *s, const char *path, struct np_err *err)
 {
-    char dsbuf[NP_RRD_MAX_VALUES][64], rrabuf[N_RRAS][64];
-    const char *argv[NP_RRD_MAX_VALUES + N_RRAS];
+    char dsbuf[NP_RRD_MAX_VALUES][64], rrabuf[N_RRAS][64], startbuf[24], stepbuf[16];
+    const char *argv[5 + NP_RRD_MAX_VALUES + N_RRAS];
     char dir[PATH_MAX];
     unsigned step = np_rrd_step_for(s->interval_ms);
     /* A day at most: a longer "interval" is a broken agent, not a poll. */
@@ -384,6 +442,17 @@ static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s
     const char *slash;
     int argc = 0, ret, rc;
 
+    if (store->daemon) {
+        /* rrdcached's CREATE: "-b START -s STEP -O" (no overwrite), then the
+         * definitions. */
+        snprintf(startbuf, sizeof startbuf, "%lld", (long long)start);
+        snprintf(stepbuf, sizeof stepbuf, "%u", step);
+        argv[argc++] = "-b";
+        argv[argc++] = startbuf;
+        argv[argc++] = "-s";
+        argv[argc++] = stepbuf;
+        argv[argc++] = "-O";
+    }
     /* Ranges: rates 0..unknown (never capped by ifSpeed); the status and
      * up/down 0..1; loss 0..1. */
     for (unsigned i = 0; i < np_rrd_kind_values(s->kind); i++) {
@@ -409,20 +478,11 @@ static int create_file(struct np_rrd_store *store, const struct np_rrd_sample *s
     if (ret < 0) {
         return ret;
     }
-    rrd_clear_error();
     if (store->daemon) {
-        pthread_mutex_lock(&store->client_lock);
-        ret = client_ready(store, err);
-        if (ret == 0) {
-            rc = rrdc_create_r2(path, step, (time_t)start, 1, NULL, NULL, argc, argv);
-            if (rc != 0) {
-                ret = rrd_fail(err, "create (rrdcached)", path);
-                client_reset(store);
-            }
-        }
-        pthread_mutex_unlock(&store->client_lock);
-        return ret;
+        ret = daemon_request(store, conn, "create", path, argv, (size_t)argc, NULL, 0, err);
+        return ret < 0 ? ret : 0;
     }
+    rrd_clear_error();
     rc = rrd_create_r2(path, step, (time_t)start, 1, NULL, NULL, argc, argv);
     return rc != 0 ? rrd_fail(err, "create", path) : 0;
 }
@@ -561,65 +621,170 @@ static void format_value(const struct np_rrd_sample *s, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-/* Hands values[0..n) to librrd or rrdcached. */
-static int send_values(struct np_rrd_store *store, const char *path, const char **values, int n,
-                       struct np_err *err)
+/* One write call's traffic with rrdcached: its connection, and the update
+ * commands gathered for one BATCH with the file entry each belongs to. */
+struct daemon_batch {
+    struct np_rrdc_conn *conn;
+    struct np_rrdc_cmds cmds;
+    struct sent {
+        struct last_entry *e;
+        unsigned n_values;
+    } *sent;
+    size_t sent_cap;
+    unsigned n_failed;
+    struct np_rrd_store *store;
+    struct np_rrd_write_stats *stats;
+    struct np_err *err; /* the first failure's detail, or NULL */
+};
+
+/* Queues an update command; returns 0 or a negative code (not sent). */
+static int batch_add(struct daemon_batch *db, struct last_entry *e, const char **values, int n)
 {
-    int ret = 0;
-    rrd_clear_error();
-    if (store->daemon) {
-        pthread_mutex_lock(&store->client_lock);
-        ret = client_ready(store, err);
-        if (ret == 0 && rrdc_update(path, n, values) != 0) {
-            ret = rrd_fail(err, "update (rrdcached)", path);
-            client_reset(store);
+    int num;
+    if (db->cmds.n >= db->sent_cap) {
+        size_t cap = db->sent_cap ? db->sent_cap * 2 : 256;
+        struct sent *x = realloc(db->sent, cap * sizeof *x);
+        if (!x) {
+            return -ENOMEM;
         }
-        pthread_mutex_unlock(&store->client_lock);
+        db->sent = x;
+        db->sent_cap = cap;
+    }
+    num = np_rrdc_cmds_add(&db->cmds, "update", e->path, values, (size_t)n);
+    if (num < 0) {
+        return num;
+    }
+    db->sent[num - 1] = (struct sent){e, (unsigned)n};
+    return 0;
+}
+
+/* A command the daemon refused, or one whose fate is unknown: its values
+ * are not counted as written, and the file's last update is asked again on
+ * its next write (rrdcached keeps the values before a refused one). */
+static void batch_failed(struct daemon_batch *db, unsigned number, const char *msg)
+{
+    struct sent *x = &db->sent[number - 1];
+    struct stripe *st = stripe_for(db->store, x->e->path);
+    db->stats->written -= x->n_values;
+    db->stats->errors += x->n_values;
+    pthread_mutex_lock(&st->lock);
+    x->e->last_s = LAST_UNKNOWN;
+    pthread_mutex_unlock(&st->lock);
+    if (db->n_failed++ == 0 && msg) {
+        np_err_set(db->err, NP_ERRD, "rrd: update (rrdcached) failed file=%s err=%.160s",
+                   x->e->path, msg);
+    }
+}
+
+static void on_batch_error(void *ctx, unsigned number, const char *msg)
+{
+    batch_failed(ctx, number, msg);
+}
+
+/* Sends the gathered commands as one BATCH. Returns 0, NP_ERRD when some
+ * were refused, or the connection's error (every command failed then). */
+static int batch_send(struct daemon_batch *db)
+{
+    struct np_err cerr = {0};
+    int ret = 0;
+    if (db->cmds.n == 0) {
+        return 0;
+    }
+    if (!db->conn) {
+        ret = conn_get(db->store, &db->conn, &cerr);
+    }
+    if (ret == 0) {
+        ret = np_rrdc_batch(db->conn, &db->cmds, on_batch_error, db, &cerr);
+    }
+    if (ret < 0) {
+        /* Where the stream broke is not known: all of it counts as failed. */
+        for (unsigned i = 1; i <= db->cmds.n; i++) {
+            batch_failed(db, i, NULL);
+        }
+        np_err_set(db->err, ret, "rrd: batch to rrdcached failed: %s", cerr.msg);
+        np_rrdc_close(db->conn);
+        db->conn = NULL;
         return ret;
     }
-    if (rrd_updatex_r(path, NULL, 0, n, values) != 0) {
-        return rrd_fail(err, "update", path);
+    np_rrdc_cmds_reset(&db->cmds);
+    return db->n_failed ? NP_ERRD : 0;
+}
+
+/* Hands values[0..n) of a file to librrd, or queues them for rrdcached. */
+static int send_values(struct daemon_batch *db, struct last_entry *e, const char **values, int n,
+                       struct np_err *err)
+{
+    if (db) {
+        int ret = batch_add(db, e, values, n);
+        return ret < 0 ? np_err_set(err, ret, "rrd: update for file=%s: %s", e->path,
+                                    np_strerror(ret))
+                       : 0;
+    }
+    rrd_clear_error();
+    if (rrd_updatex_r(e->path, NULL, 0, n, values) != 0) {
+        return rrd_fail(err, "update", e->path);
     }
     return 0;
 }
 
-/* Writes samples[0..n) of one file, in time order. Caller holds its stripe. */
-static int write_file(struct np_rrd_store *store, struct stripe *st,
+/* The entry of a file with its last update known: read from the file (or
+ * daemon), or the file created from samples[first] (*first moves past
+ * samples without a time). *e is NULL when no sample has a time. */
+static int file_entry(struct np_rrd_store *store, struct np_rrdc_conn **conn, struct stripe *st,
+                      const struct np_rrd_sample *samples, size_t n, size_t *first,
+                      const char *path, struct np_rrd_write_stats *stats, struct last_entry **e,
+                      struct np_err *err)
+{
+    int64_t last_s = 0;
+    int ret;
+    *e = last_find(st, path);
+    if (*e && (*e)->last_s != LAST_UNKNOWN) {
+        return 0;
+    }
+    ret = read_last(store, conn, path, &last_s, err);
+    if (ret == -ENOENT) {
+        /* New file: its first sample decides the step. */
+        while (*first < n && samples[*first].time_s <= 0) {
+            (*first)++;
+        }
+        if (*first == n) {
+            *e = NULL;
+            return 0;
+        }
+        ret = create_file(store, conn, &samples[*first], path, err);
+        if (ret < 0) {
+            return ret;
+        }
+        stats->files_created++;
+        last_s = 0; /* before the first sample: the file's start */
+    } else if (ret < 0) {
+        return ret;
+    }
+    if (*e) {
+        (*e)->last_s = last_s;
+        return 0;
+    }
+    *e = last_add(st, path, last_s);
+    return *e ? 0 : np_err_set(err, -ENOMEM, "rrd: out of memory");
+}
+
+/* Writes samples[0..n) of one file, in time order; with db, queues them for
+ * one BATCH (counted as written, taken back if the daemon refuses them).
+ * Caller holds its stripe. */
+static int write_file(struct np_rrd_store *store, struct daemon_batch *db, struct stripe *st,
                       const struct np_rrd_sample *samples, size_t n, const char *path,
                       struct np_rrd_write_stats *stats, struct np_err *err)
 {
     char(*vals)[VALUE_MAX] = NULL;
     const char **argv = NULL;
-    struct last_entry *e = last_find(st, path);
+    struct last_entry *e;
     size_t first = 0, chunk_start, cmd_len;
-    int64_t last_s = 0;
-    int ret = 0, argc;
+    int ret, argc;
 
-    if (!e) {
-        ret = read_last(store, path, &last_s, err);
-        if (ret == -ENOENT) {
-            /* New file: its first sample decides the step. */
-            while (first < n && samples[first].time_s <= 0) {
-                first++;
-            }
-            if (first == n) {
-                return 0;
-            }
-            ret = create_file(store, &samples[first], path, err);
-            if (ret < 0) {
-                return ret;
-            }
-            stats->files_created++;
-            last_s = 0; /* before the first sample: the file's start */
-        } else if (ret < 0) {
-            return ret;
-        }
-        e = last_add(st, path, last_s);
-        if (!e) {
-            return np_err_set(err, -ENOMEM, "rrd: out of memory");
-        }
+    ret = file_entry(store, db ? &db->conn : NULL, st, samples, n, &first, path, stats, &e, err);
+    if (ret < 0 || !e) {
+        return ret;
     }
-
     vals = malloc(UPDATE_CHUNK * sizeof *vals);
     argv = malloc(UPDATE_CHUNK * sizeof *argv);
     if (!vals || !argv) {
@@ -635,15 +800,15 @@ static int write_file(struct np_rrd_store *store, struct stripe *st,
         for (i = chunk_start; i < n && argc < UPDATE_CHUNK; i++) {
             size_t l;
             /* RRD refuses any time not after the last update (it cannot
-             * insert into the past), and rrdcached would refuse the whole
-             * command for one such value: skip and count them here. */
+             * insert into the past), and rrdcached would refuse the rest of
+             * the command for one such value: skip and count them here. */
             if (samples[i].time_s <= chunk_last) {
                 stats->late_skipped++;
                 continue;
             }
             format_value(&samples[i], vals[argc], VALUE_MAX);
             l = strlen(vals[argc]) + 1;
-            if (store->daemon && cmd_len + l > CMD_BUDGET) {
+            if (db && cmd_len + l > CMD_BUDGET) {
                 break;
             }
             cmd_len += l;
@@ -652,27 +817,18 @@ static int write_file(struct np_rrd_store *store, struct stripe *st,
             chunk_last = samples[i].time_s;
         }
         if (argc > 0) {
-            ret = send_values(store, path, argv, argc, err);
+            ret = send_values(db, e, argv, argc, err);
             if (ret < 0) {
                 stats->errors += (uint64_t)argc;
-                goto out_reread;
+                e->last_s = LAST_UNKNOWN; /* what reached the file: ask it */
+                goto out_free;
             }
             stats->written += (uint64_t)argc;
             e->last_s = chunk_last;
         }
         chunk_start = i;
     }
-    goto out_free;
 
-out_reread:
-    /* What reached the file before the failure is not known: ask it. */
-    {
-        int64_t t;
-        struct np_err ignored;
-        if (read_last(store, path, &t, &ignored) == 0) {
-            e->last_s = t;
-        }
-    }
 out_free:
     free(vals);
     free(argv);
@@ -683,6 +839,7 @@ int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples
                        struct np_rrd_write_stats *stats, struct np_err *err)
 {
     struct np_rrd_write_stats local = {0};
+    struct daemon_batch batch = {0}, *db = NULL;
     char path[PATH_MAX];
     size_t i = 0, kept = 0;
     int first_ret = 0;
@@ -704,6 +861,11 @@ int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples
         samples[kept++] = *s;
     }
     np_rrd_store_sort(samples, kept);
+    if (store->daemon) {
+        batch.store = store;
+        batch.stats = stats;
+        db = &batch; /* connects on first need */
+    }
     while (i < kept) {
         size_t j = i + 1;
         struct stripe *st;
@@ -719,14 +881,27 @@ int np_rrd_store_write(struct np_rrd_store *store, struct np_rrd_sample *samples
         } else {
             st = stripe_for(store, path);
             pthread_mutex_lock(&st->lock);
-            ret =
-                write_file(store, st, &samples[i], j - i, path, stats, first_ret < 0 ? NULL : err);
+            ret = write_file(store, db, st, &samples[i], j - i, path, stats,
+                             first_ret < 0 ? NULL : err);
             pthread_mutex_unlock(&st->lock);
         }
         if (ret < 0 && first_ret == 0) {
             first_ret = ret;
         }
         i = j;
+    }
+    if (db) {
+        int ret;
+        db->err = first_ret < 0 ? NULL : err;
+        ret = batch_send(db);
+        if (ret < 0 && first_ret == 0) {
+            first_ret = ret;
+        }
+        if (db->conn) {
+            conn_put(store, db->conn, 0);
+        }
+        np_rrdc_cmds_free(&db->cmds);
+        free(db->sent);
     }
     return first_ret;
 }
@@ -856,16 +1031,8 @@ int np_rrd_store_write_flows(struct np_rrd_store *store, const Netpulse__Batch *
 
 static int flush_path(struct np_rrd_store *store, const char *path, struct np_err *err)
 {
-    int ret;
-    pthread_mutex_lock(&store->client_lock);
-    ret = client_ready(store, err);
-    rrd_clear_error();
-    if (ret == 0 && rrdc_flush(path) != 0) {
-        ret = rrd_fail(err, "flush (rrdcached)", path);
-        client_reset(store);
-    }
-    pthread_mutex_unlock(&store->client_lock);
-    return ret;
+    int ret = daemon_request(store, NULL, "flush", path, NULL, 0, NULL, 0, err);
+    return ret < 0 ? ret : 0;
 }
 
 int np_rrd_store_flush(struct np_rrd_store *store, enum np_rrd_kind kind, const char *site,

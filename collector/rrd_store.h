@@ -46,16 +46,21 @@
  * and counted in late_skipped, never an error.
  *
  * Threads: a store may be used by several threads at once (e.g. uv_queue_work
- * jobs). Writes to one file are serialised by a lock striped by file name.
- * rrdcached: Debian's librrd 1.7.2 exports only the rrdc_* API, whose single
- * connection belongs to the whole process; the store serialises its requests
- * on it and reconnects after an error. So one process talks to one rrdcached
- * (every store in a process must use the same address).
+ * jobs). The last-update table is guarded by a lock striped by file name.
+ * Through rrdcached (rrdc_conn.h) each write call takes a pooled connection of
+ * its own and sends all its updates as one BATCH after preparing them; the
+ * daemon keeps each connection's commands in order, so two threads must not
+ * write samples of the same file at once (ingest never applies two batches of
+ * one agent at once, and files belong to one agent's site). An update the
+ * daemon refuses is taken back from `written`, counted in `errors`, and the
+ * file's last update is asked again on its next write.
  * Calls block on disk or socket I/O: never call from the event loop thread.
  *
  * Errors: 0 or a negative code: NP_ERRD (librrd or rrdcached failed; err->msg
- * carries rrd_get_error()), -EINVAL, -ENAMETOOLONG, -ENOENT (fetch of a file
- * that does not exist), -ENOMEM, -errno from creating folders. err may be NULL.
+ * carries rrd_get_error() or the daemon's message), -EINVAL, -ENAMETOOLONG,
+ * -ENOENT (fetch of a file that does not exist), -ENOMEM, -errno from creating
+ * folders or from the daemon's socket, NP_EPROTO (a malformed daemon reply).
+ * err may be NULL.
  * Ownership: every pointer argument is borrowed for the call only. */
 #ifndef NP_COLLECTOR_RRD_STORE_H
 #define NP_COLLECTOR_RRD_STORE_H
@@ -96,7 +101,7 @@ struct np_rrd_sample {
 
 struct np_rrd_store_options {
     const char *data_dir;  /* files go under DATA_DIR/rrd */
-    const char *rrdcached; /* "unix:/path" or "host:port"; NULL or "": librrd directly */
+    const char *rrdcached; /* "unix:/path" (a local socket only); NULL or "": librrd directly */
 };
 
 /* Counters of one write call (added to, not reset: zero it first). */
