@@ -36,6 +36,10 @@
  * its retry. Past these bounds they get the 503. */
 #define PARK_MAX 4096u
 #define PARK_BYTES_MAX (64u << 20)
+/* Retry-After of every 503 here (backlog full, journal failing, shutting
+ * down): a backlog past the park bounds or a restart takes seconds. Our agent
+ * backs off on its own; other clients get the hint. */
+#define RETRY_AFTER_S "5"
 #define JOURNAL_RECORD_OVERHEAD 32u
 #define ALERT_EVENTS_MAX 256u  /* alert inputs taken from one batch; more are dropped */
 #define ALERT_REPLAY_MAX 4096u /* ... from the batches applied by the replay at open */
@@ -251,6 +255,10 @@ static void finish_reject(struct ingest_req *r, int status, enum np_reject_reaso
     ing->metrics->rejects_total[why]++;
     np_log(NP_LOG_INFO, "ingest: rejected status=%d reason=%s agent=%s detail=\"%s\"", status,
            np_metrics_reject_name(why), r->agent[0] ? r->agent : "-", text);
+    struct st_h2o_req_t *req = np_http_pending_req(r->pending);
+    if (status == 503 && req) {
+        np_http_add_header(req, "retry-after", RETRY_AFTER_S);
+    }
     reply_text(r->pending, status, status_reason(status), text);
     r->pending = NULL;
     req_free(r);
@@ -515,12 +523,11 @@ static bool backlog_full(const struct np_ingest *ing)
     return ing->apply_len + ing->decoding + ing->journaling >= APPLY_QUEUE_MAX;
 }
 
-static void after_decode(uv_work_t *w, int status)
+/* Sends a decoded request on: refused, answered as a duplicate, or counted
+ * in journaling and handed to the journal. */
+static void route_decoded(struct ingest_req *r, int status)
 {
-    struct ingest_req *r = w->data;
     struct np_ingest *ing = r->ing;
-    ing->decoding--;
-    unpark(ing);
     if (status != 0) {
         finish_reject(r, 503, NP_REJECT_UNAVAILABLE, "cancelled");
         return;
@@ -575,6 +582,17 @@ static void after_decode(uv_work_t *w, int status)
     }
     ing->journaling++;
     np_journal_submit(ing->journal, &r->jreq);
+}
+
+static void after_decode(uv_work_t *w, int status)
+{
+    struct ingest_req *r = w->data;
+    struct np_ingest *ing = r->ing;
+    ing->decoding--;
+    route_decoded(r, status);
+    /* Only now: before, r counted nowhere and its room went to a parked
+     * request, one batch over APPLY_QUEUE_MAX once r was journaled. */
+    unpark(ing);
 }
 
 /* ---- entry ---- */
@@ -1176,6 +1194,7 @@ void np_ingest_shutdown(struct np_ingest *ing, void (*done)(void *arg), void *ar
 void np_ingest_update_metrics(struct np_ingest *ing)
 {
     ing->metrics->queue_apply = ing->apply_len;
+    ing->metrics->queue_parked = ing->parked;
     ing->metrics->queue_journal = np_journal_backlog(ing->journal);
 }
 

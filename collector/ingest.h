@@ -14,13 +14,14 @@
  *   413  body over max_body_bytes or inflated body over NP_WIRE_MAX_BATCH_BYTES
  *   415  Content-Encoding other than gzip/identity
  *   405  not POST;  503  journal failing or full, backlog full (below),
- *                   or shutting down
+ *                   or shutting down; with "Retry-After: 5"
  * Error bodies are one line of text/plain with the reason.
  *
  * Backpressure: while 64 batches are being decoded, journaled or waiting to
  * be applied, new requests wait undecoded (their body copied) and go on in
  * arrival order as room frees; only past 4096 waiting requests or 64 MiB of
- * their bodies do they get the 503.
+ * their bodies do they get the 503 (reject reason "unavailable"). /metrics
+ * shows both: netpulse_queue_depth{queue="apply"} and {queue="parked"}.
  *
  * Pipeline (only the first and last steps run on the loop thread):
  *   1. work job (libuv pool): authenticate the token (state_db), inflate,

@@ -126,11 +126,13 @@ int np_metrics_render(const struct np_metrics *m, char **out, size_t *len)
     }
     fprintf(f,
             "# HELP netpulse_queue_depth Batches waiting: journal = durable but not applied, "
-            "apply = queued for RRD and SQLite.\n"
+            "apply = queued for RRD and SQLite, parked = requests waiting for room, "
+            "not yet answered.\n"
             "# TYPE netpulse_queue_depth gauge\n"
             "netpulse_queue_depth{queue=\"journal\"} %" PRIu64 "\n"
-            "netpulse_queue_depth{queue=\"apply\"} %" PRIu64 "\n",
-            m->queue_journal, m->queue_apply);
+            "netpulse_queue_depth{queue=\"apply\"} %" PRIu64 "\n"
+            "netpulse_queue_depth{queue=\"parked\"} %" PRIu64 "\n",
+            m->queue_journal, m->queue_apply, m->queue_parked);
     fprintf(f,
             "# HELP netpulse_http_connections Open HTTP connections.\n"
             "# TYPE netpulse_http_connections gauge\n"

@@ -7,7 +7,9 @@
  *   netpulse_ingest_rejects_total{reason=}   refused batches by reason
  *   netpulse_agent_last_seen_seconds{agent=} wall time of each agent's last batch
  *   netpulse_queue_depth{queue=}             "journal": durable, not yet applied;
- *                                            "apply": decoded batches waiting to apply
+ *                                            "apply": decoded batches waiting to apply;
+ *                                            "parked": requests waiting for room in
+ *                                            the apply queue, unanswered (ingest.c)
  *   netpulse_rrd_write_seconds               histogram of one batch's RRD write
  *   netpulse_http_connections                open connections
  *
@@ -43,6 +45,7 @@ struct np_metrics {
     uint64_t rejects_total[NP_REJECT_COUNT];
     uint64_t queue_journal;
     uint64_t queue_apply;
+    uint64_t queue_parked;
     uint64_t http_connections;
     uint64_t rrd_buckets[NP_METRICS_RRD_BUCKETS]; /* cumulative counts are made at render */
     uint64_t rrd_count;

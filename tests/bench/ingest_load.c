@@ -14,11 +14,14 @@
  * warm-up run creates the files with seq 1). Batches are encoded before the
  * clock starts.
  *
- *   ingest_load post URL CACERT TOKENS IFACES PER_BATCH FIRST_SEQ BATCHES T0
+ *   ingest_load post URL CACERT TOKENS IFACES PER_BATCH FIRST_SEQ BATCHES T0 [REPLIES]
  *       TOKENS: lines "AGENT TOKEN". Prints one JSON line: requests,
  *       samples, seconds (first request to last acknowledgement), samples_per_s,
  *       latency percentiles (ms per batch, first attempt to acknowledgement,
- *       503 retries included), retries_503, errors.
+ *       503 retries included), retries_503, errors. REPLIES (used by
+ *       tests/integration/ingest_overload): a file that gets one line per
+ *       answer as it comes, "AGENT SEQ HTTP_STATUS FIRST_LINE_OF_BODY"
+ *       (status 0: no answer, curl failed).
  *   ingest_load collectd HOST PORT AGENTS IFACES PER_BATCH FIRST_SEQ BATCHES T0 RATE
  *       the same samples (same agents, interfaces, times and values) as
  *       collectd network-protocol packets over UDP (the "equal sender" to
@@ -184,12 +187,17 @@ static void start_request(CURLM *multi, struct agent *a)
 static int cmd_post(int argc, char **argv)
 {
     long long ifaces, per_batch, first_seq, n_batches, t0;
-    if (argc != 10 || num(argv[5], &ifaces) || num(argv[6], &per_batch) ||
+    if ((argc != 10 && argc != 11) || num(argv[5], &ifaces) || num(argv[6], &per_batch) ||
         num(argv[7], &first_seq) || num(argv[8], &n_batches) || num(argv[9], &t0) || ifaces <= 0 ||
         per_batch % ifaces != 0 || first_seq < 1 || n_batches < 1) {
         fprintf(stderr, "usage: ingest_load post URL CACERT TOKENS IFACES PER_BATCH FIRST_SEQ "
-                        "BATCHES T0 (PER_BATCH a multiple of IFACES)\n");
+                        "BATCHES T0 [REPLIES] (PER_BATCH a multiple of IFACES)\n");
         return 2;
+    }
+    FILE *replies = NULL;
+    if (argc == 11 && !(replies = fopen(argv[10], "w"))) {
+        perror(argv[10]);
+        return 1;
     }
     const char *url = argv[2], *cacert = argv[3];
     FILE *f = fopen(argv[4], "r");
@@ -284,6 +292,11 @@ static int cmd_post(int argc, char **argv)
             curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &ver);
             curl_multi_remove_handle(multi, e);
             uint64_t t = now_ns();
+            if (replies) {
+                fprintf(replies, "%s %lld %ld %.*s\n", a->id, first_seq + (long long)a->next,
+                        res == CURLE_OK ? code : 0L, (int)strcspn(a->resp, "\r\n"), a->resp);
+                fflush(replies);
+            }
             if (res == CURLE_OK && code == 200) {
                 lat[n_lat++] = t - a->started_ns;
                 not_h2 += ver != CURL_HTTP_VERSION_2_0;
@@ -345,6 +358,9 @@ static int cmd_post(int argc, char **argv)
     }
     curl_multi_cleanup(multi);
     curl_global_cleanup();
+    if (replies) {
+        fclose(replies);
+    }
     free(lat);
     free(agents);
     return errors ? 1 : 0;

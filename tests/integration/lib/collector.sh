@@ -36,7 +36,9 @@ np_start_rrdcached() {
     mkdir -p "$T/data/rrd"
     [ "$MODE" = rrdcached ] || return 0
     mkdir -p "$T/rrdj"
-    rrdcached -g -l "unix:$T/rrdcached.sock" -b "$T/data/rrd" -B -j "$T/rrdj" \
+    # -p: its own pid file (the default, /var/run/rrdcached.pid, makes a second
+    # rrdcached of a parallel test refuse to start)
+    rrdcached -g -l "unix:$T/rrdcached.sock" -p "$T/rrdcached.pid" -b "$T/data/rrd" -B -j "$T/rrdj" \
         >"$T/rrdcached.log" 2>&1 &
     RPID=$!
     for _ in $(seq 150); do [ -S "$T/rrdcached.sock" ] && break; sleep 0.1; done
