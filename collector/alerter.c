@@ -353,6 +353,25 @@ static void add_settle(struct job *j, const char *site, int64_t start, int64_t e
     snprintf(s->cause, sizeof s->cause, "%s", cause);
 }
 
+/* The rate in force now: the latest recorded change (`netpulse circuit set`)
+ * that has started, else the inventory's. */
+struct rate_now {
+    int64_t now_ms;
+    uint64_t bps;
+};
+
+static int on_rate_change(int64_t from_ms, uint64_t rate_bps, void *ctx)
+{
+    struct rate_now *r = ctx;
+    if (from_ms > r->now_ms) {
+        return 1; /* oldest first: the rest lie ahead too */
+    }
+    if (rate_bps > 0) {
+        r->bps = rate_bps;
+    }
+    return 0;
+}
+
 static void poll_sites_info(struct np_alerter *al, struct job *j)
 {
     json_t *arr = NULL;
@@ -377,9 +396,15 @@ static void poll_sites_info(struct np_alerter *al, struct job *j)
         s->name = name ? strdup(name) : NULL;
         s->contacts = contacts ? strdup(contacts) : NULL;
         json_t *circuit = json_object_get(o, "circuit_bps");
-        s->circuit_bps = json_is_integer(circuit) && json_integer_value(circuit) > 0
-                             ? (uint64_t)json_integer_value(circuit)
-                             : 0;
+        struct rate_now rn = {np_clock_wall_ms(),
+                              json_is_integer(circuit) && json_integer_value(circuit) > 0
+                                  ? (uint64_t)json_integer_value(circuit)
+                                  : 0};
+        if (np_state_db_rates_list(al->sdb, id, on_rate_change, &rn, &err) < 0) {
+            np_log(NP_LOG_WARN, "alerter: reading circuit changes failed site=%s err=%s", id,
+                   err.msg);
+        }
+        s->circuit_bps = rn.bps;
         s->school_type = type && np_school_type_parse(type, &t) == 0 ? (int)t : -1;
     }
     json_decref(arr);

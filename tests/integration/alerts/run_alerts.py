@@ -20,7 +20,8 @@ webhook receiver, with agents played by alert_feeder (real wire batches).
     iface_restart an interface down notified, the collector restarted, the
                  interface up: exactly one recovery e-mail
     utilisation  1 s samples: the uplink measured against the site's circuit
-                 rate (not its 1 Gbps ifSpeed), a LAN port against its speed; a
+                 rate in force (the last `circuit set` change begun, not the
+                 inventory's, nor its 1 Gbps ifSpeed), a LAN port against its speed; a
                  dip restarts the wait; one UTIL_HIGH after utilisation_for,
                  none while hovering between utilisation_clear and the
                  threshold, one UTIL_OK after utilisation_clear_for below
@@ -573,9 +574,14 @@ def scenario_utilisation():
     smtp.start()
     setup_sites(conf, [("school-7", "Cedar High", "high", "")])
     db = sqlite3.connect(os.path.join(T, "data", "state.db"))
-    db.execute("UPDATE sites SET circuit_bps = 100000000 WHERE id = 'school-7'")
+    # The inventory says 1 Gbps; the rate in force is the last `circuit set`
+    # change that has started (100 Mbps), not the one still ahead (10 Gbps).
+    db.execute("UPDATE sites SET circuit_bps = 1000000000 WHERE id = 'school-7'")
     db.commit()
     db.close()
+    for when, rate in (("2020-01-01", "100Mbps"), ("2099-01-01", "10Gbps")):
+        r = cli(conf, "circuit", "set", "school-7", when, rate)
+        check(r.returncode == 0, "circuit set %s %s: %s" % (when, rate, r.stderr))
     start_collector(conf)
     f = Feeder()
     f.start({"school-7"})
