@@ -22,7 +22,8 @@
  *     samples feed the utilisation rule: the busier direction's bits/s over
  *     the interface's capacity, which is the agent's provisioned rate for it
  *     (its config's circuit rate) when set, else the site's circuit rate
- *     from the inventory when the interface is the uplink (ifName or ifAlias
+ *     in force (the latest `netpulse circuit set` change begun, else the
+ *     inventory's; re-read with the inventory) when the interface is the uplink (ifName or ifAlias
  *     contains "uplink" or "wan", any case, as report_data.h picks it), else
  *     its speed (ifHighSpeed). Samples without a valid rate, of an interface
  *     not operationally up, or with no capacity known are skipped.
