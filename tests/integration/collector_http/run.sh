@@ -24,13 +24,7 @@ SUITE=$3
 MODE=$4
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-fail() {
-    echo "FAIL ($SUITE/$MODE): $*" >&2
-    echo "---- collector log (tail) ----" >&2
-    tail -n 40 "$T/collector.log" >&2 || true
-    exit 1
-}
-ok() { echo "ok: $*"; }
+NP_TEST=$SUITE/$MODE
 # shellcheck source=../lib/collector.sh
 . "$HERE/../lib/collector.sh"
 
@@ -40,14 +34,8 @@ DB="$T/data/state.db"
 np_start_rrdcached
 
 # Port 0: the collector binds a free port and writes it to --port-file.
-cat >"$T/collector.conf" <<EOF
-[collector]
-listen = 127.0.0.1:0
-tls_cert = $T/cert.pem
-tls_key = $T/key.pem
-data_dir = $T/data
-journal_dir = $T/journal
-rrdcached = $RRDCACHED_OPT
+np_collector_conf
+cat >>"$T/collector.conf" <<EOF
 max_body = 1MiB
 [dashboard]
 public = yes

@@ -21,13 +21,7 @@ PCAPS=$4
 MODE=$5
 HERE=$(cd "$(dirname "$0")" && pwd)
 
-fail() {
-    echo "FAIL (flows/$MODE): $*" >&2
-    echo "---- collector log (tail) ----" >&2
-    tail -n 30 "$T/collector.log" >&2 || true
-    exit 1
-}
-ok() { echo "ok: $*"; }
+NP_TEST=flows/$MODE
 # shellcheck source=../lib/collector.sh
 . "$HERE/../lib/collector.sh"
 
@@ -39,14 +33,8 @@ np_make_cert
 DB="$T/data/state.db"
 np_start_rrdcached
 
-cat >"$T/collector.conf" <<CONF
-[collector]
-listen = 127.0.0.1:0
-tls_cert = $T/cert.pem
-tls_key = $T/key.pem
-data_dir = $T/data
-journal_dir = $T/journal
-rrdcached = $RRDCACHED_OPT
+np_collector_conf
+cat >>"$T/collector.conf" <<CONF
 
 [dashboard]
 public = yes

@@ -37,13 +37,7 @@ HOGS_FIT=8        # of them parked: HOG_BYTES (under max_body, 8MiB) fills all b
 HOG_BYTES=$(((PARK_BYTES - ROOM) / HOGS_FIT))
 FLOODS=4200       # small duplicates posted at once after them
 
-fail() {
-    echo "FAIL (ingest_overload): $*" >&2
-    echo "---- collector log (tail) ----" >&2
-    tail -n 30 "$T/collector.log" >&2 || true
-    exit 1
-}
-ok() { echo "ok: $*"; }
+NP_TEST=ingest_overload
 # shellcheck source=../lib/collector.sh
 . "$HERE/../lib/collector.sh"
 LPID=""
@@ -53,14 +47,8 @@ trap 'cont_rrdcached; [ -n "$LPID" ] && kill "$LPID" 2>/dev/null; np_cleanup' EX
 np_make_cert
 np_start_rrdcached
 DB="$T/data/state.db"
-cat >"$T/collector.conf" <<EOF
-[collector]
-listen = 127.0.0.1:0
-tls_cert = $T/cert.pem
-tls_key = $T/key.pem
-data_dir = $T/data
-journal_dir = $T/journal
-rrdcached = $RRDCACHED_OPT
+np_collector_conf
+cat >>"$T/collector.conf" <<EOF
 [dashboard]
 public = yes
 metrics_public = yes

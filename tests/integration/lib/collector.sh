@@ -1,8 +1,14 @@
 # Shared by the shell integration tests that run the real collector on
-# 127.0.0.1 (collector_http, flows_collector). Source it after setting
-# COLLECTOR, MODE (direct | rrdcached) and a fail() that exits; it makes the
-# temporary folder $T (removed on exit with whatever it started) and gives:
+# 127.0.0.1 (collector_http, flows_collector, ingest_overload). Source it
+# after setting COLLECTOR, MODE (direct | rrdcached) and NP_TEST (the name
+# failures carry); it makes the temporary folder $T (removed on exit with
+# whatever it started) and gives:
+#   fail MSG, ok MSG     FAIL (NP_TEST): MSG with the collector log's tail, exit 1;
+#                        ok: MSG
 #   np_make_cert         self-signed TLS key and certificate in $T
+#   np_collector_conf    writes $T/collector.conf's [collector] section (a free
+#                        port, the certificate, $T/data, $T/journal, rrdcached);
+#                        append further keys and sections to it
 #   np_start_rrdcached   in rrdcached mode: a daemon on $T/rrdcached.sock;
 #                        sets RRDCACHED_OPT (config) and FETCH_DAEMON (rrdtool)
 #   np_start_collector   starts it with $T/collector.conf on a free port: PORT
@@ -25,6 +31,26 @@ np_cleanup() {
     rm -rf "$T"
 }
 trap np_cleanup EXIT
+
+fail() {
+    echo "FAIL ($NP_TEST): $*" >&2
+    echo "---- collector log (tail) ----" >&2
+    tail -n 40 "$T/collector.log" >&2 || true
+    exit 1
+}
+ok() { echo "ok: $*"; }
+
+np_collector_conf() { # after np_start_rrdcached, which sets RRDCACHED_OPT
+    cat >"$T/collector.conf" <<EOF
+[collector]
+listen = 127.0.0.1:0
+tls_cert = $T/cert.pem
+tls_key = $T/key.pem
+data_dir = $T/data
+journal_dir = $T/journal
+rrdcached = $RRDCACHED_OPT
+EOF
+}
 
 np_make_cert() {
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
