@@ -675,6 +675,16 @@ static int start_job(struct np_api *api, struct st_h2o_req_t *req, struct job *j
     return 0;
 }
 
+/* A zeroed job, or NULL with 503 sent (out of memory). */
+static struct job *new_job(struct st_h2o_req_t *req)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) {
+        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
+    }
+    return j;
+}
+
 static int on_sites(void *ctx, struct st_h2o_req_t *req)
 {
     struct np_api *api = ctx;
@@ -682,9 +692,8 @@ static int on_sites(void *ctx, struct st_h2o_req_t *req)
         reply_plain(req, 405, "Method Not Allowed", "GET only\n");
         return 0;
     }
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     j->kind = JOB_SITES;
@@ -705,9 +714,8 @@ static int on_site_flows(struct np_api *api, struct st_h2o_req_t *req, struct np
         memchr(path.base + pl, '/', path.len - tl - pl) != NULL) {
         return 1;
     }
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     /* The id is checked by the same parser as the other site routes. */
@@ -812,9 +820,8 @@ static int on_site_more(struct np_api *api, struct st_h2o_req_t *req, struct np_
         reply_plain(req, 405, "Method Not Allowed", allowed);
         return 0;
     }
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     memcpy(j->site, site, sizeof site);
@@ -866,9 +873,8 @@ static int on_agent(void *ctx, struct st_h2o_req_t *req)
         reply_plain(req, 405, "Method Not Allowed", "POST only\n");
         return 0;
     }
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     memcpy(j->site, id, sizeof id);
@@ -899,9 +905,8 @@ static int on_site(void *ctx, struct st_h2o_req_t *req)
     };
     struct np_http_view path = np_http_path(req);
     enum np_http_site_sub sub;
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     if (np_http_site_path(path.base, path.len, j->site, sizeof j->site, &sub) != 0 ||
@@ -1010,9 +1015,8 @@ static int on_summary(void *ctx, struct st_h2o_req_t *req)
         reply_plain(req, 405, "Method Not Allowed", "GET only\n");
         return 0;
     }
-    struct job *j = calloc(1, sizeof *j);
+    struct job *j = new_job(req);
     if (!j) {
-        reply_plain(req, 503, "Service Unavailable", "out of memory\n");
         return 0;
     }
     j->kind = JOB_SUMMARY;
