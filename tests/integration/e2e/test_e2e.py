@@ -27,14 +27,14 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from datetime import datetime
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from daemon_proc import Proc  # noqa: E402
 
 SCEN = AGENT = COLLECTOR = CLI = None
 PID = os.getpid()
@@ -82,61 +82,6 @@ def ts_of(line):
         return None
     return datetime.fromisoformat(m.group(1) + "+00:00").timestamp()
 
-
-class Proc:
-    """A daemon (in a namespace) whose stderr is collected line by line."""
-
-    def __init__(self, argv, name, env=None):
-        self.name = name
-        self.lines = []
-        self.cond = threading.Condition()
-        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, errors="replace", env=env)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def wait_line(self, pattern, timeout_s=20, start=0):
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.lines):
-                    if rx.search(self.lines[i]):
-                        return i
-                    i += 1
-                left = deadline - time.monotonic()
-                if left <= 0 or (self.p.poll() is not None and i >= len(self.lines)):
-                    return None
-                self.cond.wait(min(left, 0.2))
-
-    def grep(self, pattern):
-        rx = re.compile(pattern)
-        with self.cond:
-            return [(l, m) for l, m in ((l, rx.search(l)) for l in self.lines) if m]
-
-    def stop(self, sig=signal.SIGTERM, timeout_s=15):
-        if self.p.poll() is None:
-            try:
-                self.p.send_signal(signal.SIGCONT)
-            except ProcessLookupError:
-                pass
-            self.p.send_signal(sig)
-        try:
-            return self.p.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-    def tail(self, n=30):
-        with self.cond:
-            return "\n".join(self.lines[-n:])
 
 
 class Net:
@@ -296,13 +241,13 @@ class Setup:
 
 
 def sent_seqs(agent):
-    return [int(m.group(1)) for _, m in agent.grep(r"uplink: sent seq=(\d+) ack=")]
+    return [int(m.group(1)) for m in agent.grep(r"uplink: sent seq=(\d+) ack=")]
 
 
 def closed(agent):
     """[(seq, wall time, samples)] of the batches the agent closed."""
-    return [(int(m.group(1)), ts_of(l), int(m.group(2)))
-            for l, m in agent.grep(r"uplink: batch closed seq=(\d+) items=\d+ samples=(\d+)")]
+    return [(int(m.group(1)), ts_of(m.string), int(m.group(2)))
+            for m in agent.grep(r"uplink: batch closed seq=(\d+) items=\d+ samples=(\d+)")]
 
 
 def wait_drained(s, timeout_s=60):
@@ -336,8 +281,8 @@ def scenario_link(s):
     check(any(o["state"] == "suspected" for o in got),
           f"suspected outage while the agent is silent: {got}")
     spooled = a.grep(r"uplink: spooled seq=\d+ bytes=\d+ backlog=(\d+)")
-    check(spooled and int(spooled[-1][1].group(1)) >= 5,
-          f"agent spools during the cut: {spooled[-1][0] if spooled else None}")
+    check(spooled and int(spooled[-1].group(1)) >= 5,
+          f"agent spools during the cut: {spooled[-1].string if spooled else None}")
     time.sleep(max(0.0, t_cut + CUT_S - time.time()))
     t0 = time.time()
     s.net.cut(False)
@@ -366,7 +311,7 @@ def scenario_link(s):
     resent = len(seqs) - len(set(seqs))
     log(f"cut batches seq {min(during)}..{max(during)}; {resent} sent twice")
     rejected = s.collector.grep(r"ingest: rejected")
-    check(not rejected, f"collector rejected nothing: {rejected[:2]}")
+    check(not rejected, f"collector rejected nothing: {[m.string for m in rejected[:2]]}")
 
     # RRD rows of the cut at the finest step: known; the probes were down.
     step = 60

@@ -1,9 +1,10 @@
 # Shared by the shell integration tests that run the real collector on
-# 127.0.0.1 (collector_http, flows_collector, ingest_overload). Source it
+# 127.0.0.1 (collector_http, flows_collector, ingest_overload, outage). Source it
 # after setting COLLECTOR, MODE (direct | rrdcached) and NP_TEST (the name
 # failures carry); it makes the temporary folder $T (removed on exit with
 # whatever it started) and gives:
-#   fail MSG, ok MSG     FAIL (NP_TEST): MSG with the collector log's tail, exit 1;
+#   fail MSG, ok MSG     FAIL (NP_TEST): MSG, what np_on_fail (if the test
+#                        defines it) prints, the collector log's tail; exit 1.
 #                        ok: MSG
 #   np_make_cert         self-signed TLS key and certificate in $T
 #   np_collector_conf    writes $T/collector.conf's [collector] section (a free
@@ -34,6 +35,8 @@ trap np_cleanup EXIT
 
 fail() {
     echo "FAIL ($NP_TEST): $*" >&2
+    # a test may add its own evidence first
+    if command -v np_on_fail >/dev/null 2>&1; then np_on_fail >&2 || true; fi
     echo "---- collector log (tail) ----" >&2
     tail -n 40 "$T/collector.log" >&2 || true
     exit 1

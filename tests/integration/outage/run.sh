@@ -20,70 +20,29 @@ GEN=$3
 SCENARIO=$4
 TIMEOUT_S=3
 
-T=$(mktemp -d /tmp/np-outage.XXXXXX)
-CPID=""
-cleanup() {
-    [ -n "$CPID" ] && kill -9 "$CPID" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$T"
+MODE=direct
+NP_TEST=$SCENARIO
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/collector.sh
+. "$HERE/../lib/collector.sh"
+np_on_fail() {
+    echo "---- outages ----"
+    CURL "$(URL /api/v1/sites/school-1/outages)"
 }
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL ($SCENARIO): $*" >&2
-    echo "---- outages ----" >&2
-    CURL "$(URL /api/v1/sites/school-1/outages)" >&2 || true
-    echo "---- collector log (tail) ----" >&2
-    tail -n 30 "$T/collector.log" >&2 || true
-    exit 1
-}
-ok() { echo "ok: $*"; }
 now_ms() { date +%s%3N; }
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-    -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-    -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"
-mkdir -p "$T/data"
+np_make_cert
+np_start_rrdcached
 DB="$T/data/state.db"
-LPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$T/collector.conf" <<CONF
-[collector]
-listen = 127.0.0.1:$LPORT
-tls_cert = $T/cert.pem
-tls_key = $T/key.pem
-data_dir = $T/data
+np_collector_conf
+cat >>"$T/collector.conf" <<CONF
 heartbeat_timeout = ${TIMEOUT_S}s
 [dashboard]
 public = yes
 metrics_public = yes
 CONF
 "$COLLECTOR" -c "$T/collector.conf" --check >/dev/null || fail "--check refused the config"
-
-start_collector() {
-    local before=0
-    [ -f "$T/collector.log" ] && before=$(grep -c "started port=" "$T/collector.log" || true)
-    "$COLLECTOR" -c "$T/collector.conf" --foreground 2>>"$T/collector.log" &
-    CPID=$!
-    for _ in $(seq 150); do
-        if [ "$(grep -c "started port=" "$T/collector.log" 2>/dev/null || true)" -gt "$before" ]; then
-            PORT=$(grep -o "started port=[0-9]*" "$T/collector.log" | tail -n 1 | cut -d= -f2)
-            return 0
-        fi
-        kill -0 "$CPID" 2>/dev/null || fail "collector exited at start"
-        sleep 0.1
-    done
-    fail "collector did not start"
-}
-stop_collector() {
-    kill -TERM "$CPID"
-    local rc=0
-    wait "$CPID" || rc=$?
-    CPID=""
-    [ "$rc" -eq 0 ] || fail "collector exited $rc on SIGTERM"
-}
-
-URL() { echo "https://127.0.0.1:$PORT$1"; }
-CURL() { curl -sS --max-time 20 --cacert "$T/cert.pem" "$@"; }
+start_collector() { np_start_collector; }
 post() { # post FILE: the answer must be 200
     local code
     code=$(CURL -o "$T/resp" -w '%{http_code}' -H "Authorization: Bearer $TOK" \

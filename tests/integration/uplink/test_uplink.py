@@ -20,11 +20,12 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "snmp"))
 import helpers  # noqa: E402  (start_snmpd, Failures, mkdtemp)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from daemon_proc import Proc  # noqa: E402
 
 AGENT, COLLECTOR, CLI, SCENARIO = sys.argv[1:5]
 F = helpers.Failures("uplink." + SCENARIO)
@@ -37,58 +38,6 @@ def free_tcp_port():
     s.close()
     return port
 
-
-class Proc:
-    """A daemon whose stderr is collected line by line."""
-
-    def __init__(self, argv, name):
-        self.name = name
-        self.lines = []
-        self.cond = threading.Condition()
-        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  text=True, errors="replace")
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-
-    def wait_line(self, pattern, timeout_s=20, start=0):
-        """Index of the first line from `start` matching pattern, or None."""
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout_s
-        with self.cond:
-            i = start
-            while True:
-                while i < len(self.lines):
-                    if rx.search(self.lines[i]):
-                        return i
-                    i += 1
-                left = deadline - time.monotonic()
-                if left <= 0 or self.p.poll() is not None and i >= len(self.lines):
-                    return None
-                self.cond.wait(min(left, 0.2))
-
-    def grep(self, pattern):
-        rx = re.compile(pattern)
-        with self.cond:
-            return [m for m in (rx.search(l) for l in self.lines) if m]
-
-    def stop(self, sig=signal.SIGTERM, timeout_s=15):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-        try:
-            return self.p.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
-            return None
-
-    def tail(self, n=30):
-        with self.cond:
-            return "\n".join(self.lines[-n:])
 
 
 class Setup:
@@ -299,7 +248,6 @@ def scenario_outage(s):
     s.start_collector()
     a = s.start_agent()
     F.check(a.wait_line(r"uplink: sent seq=5 ", 30) is not None, "no upload:\n" + a.tail())
-    t_cut = time.time()
     # SIGKILL: whatever it acknowledged must come back from its journal.
     F.check(s.collector.stop(signal.SIGKILL) == -signal.SIGKILL, "collector: not killed")
     time.sleep(30)
