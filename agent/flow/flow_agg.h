@@ -75,7 +75,8 @@ struct np_flow_agg_config {
     size_t n_local;
 };
 
-/* A decoded packet waiting for its flow-table update (np_flow_agg_offer). */
+/* A decoded packet waiting for its flow-table update (np_flow_agg_offer);
+ * hash 0: an empty slot. */
 struct np_flow_pending {
     struct np_pkt pkt;
     uint32_t hash;
@@ -91,8 +92,8 @@ struct np_flow_agg {
     struct np_flow_table *table; /* owned */
     struct np_frag_table frag;
     struct np_flow_agg_config cfg;
-    uint64_t rng; /* sampling state */
-    unsigned pending_head, pending_n;
+    uint64_t rng;         /* sampling state */
+    uint64_t pending_pos; /* frames through the ring; the next slot is this mod its size */
     struct np_flow_pending pending[NP_FLOW_AGG_PENDING];
 };
 

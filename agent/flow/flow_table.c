@@ -11,20 +11,6 @@
  * for a victim. Small: eviction must cost about as much as a lookup. */
 #define EVICT_WINDOW 16
 
-struct np_flow_table {
-    uint32_t *tags;        /* key hash per slot, 0: empty */
-    struct np_flow *slots; /* 64-byte aligned */
-    uint32_t cap;          /* slots: max * 5/4 rounded up to 16 */
-    uint32_t max;
-    uint32_t count;
-    uint64_t seed;
-    uint64_t evicted;
-    uint64_t evicted_packets;
-    uint64_t evicted_bytes;
-    bool packed;      /* a snapshot: flows are not at their hash positions */
-    size_t map_bytes; /* a snapshot's mapping (slots and tags) */
-};
-
 static const char *const app_names[NP_APP_COUNT] = {
     [NP_APP_OTHER] = "other", [NP_APP_WEB] = "web", [NP_APP_VIDEO] = "video", [NP_APP_DNS] = "dns",
     [NP_APP_QUIC] = "quic",   [NP_APP_VPN] = "vpn", [NP_APP_EMAIL] = "email",
@@ -110,60 +96,9 @@ enum np_flow_app np_flow_app_classify(const struct np_flow_key *key)
     return key->sport < key->dport ? s : d;
 }
 
-/* Key hash: three 64x64->128 multiplies over independent parts of the 44 key
- * bytes (short dependency chains: the lookup that follows waits on it), then
- * one to mix. Never returns 0 (0 marks an empty slot). */
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-#ifdef __SIZEOF_INT128__
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
-#else
-    /* 32-bit targets (OpenWrt on MIPS/ARM): a 64-bit multiply-xorshift. */
-    uint64_t r = (a ^ (b >> 29)) * (b | 1);
-    return r ^ (r >> 31);
-#endif
-}
-
-static inline uint32_t key_hash(uint64_t seed, const struct np_flow_key *k)
-{
-    _Static_assert(sizeof(struct np_flow_key) == 44, "flow key layout");
-    const uint8_t *p = (const uint8_t *)k;
-    uint64_t w[5];
-    uint32_t tail;
-    memcpy(w, p, sizeof w);
-    memcpy(&tail, p + 40, 4);
-    uint64_t a = mum(w[0] ^ seed ^ 0xa0761d6478bd642full, w[1] ^ 0xe7037ed1a0b428dbull);
-    uint64_t b = mum(w[2] ^ 0x8ebc6af09c88c6e3ull, w[3] ^ seed ^ 0x589965cc75374cc3ull);
-    uint64_t c = mum(w[4] ^ 0x1d8e4e27c47d124full, (uint64_t)tail ^ seed ^ 0x9e3779b97f4a7c15ull);
-    uint64_t h = mum(a ^ c, b ^ 0xbf58476d1ce4e5b9ull);
-    uint32_t r = (uint32_t)(h ^ (h >> 32));
-    return r ? r : 1;
-}
-
-/* Home slot of a hash: the high bits times the capacity (Lemire's fast range
- * reduction), so the capacity need not be a power of two. */
-static inline uint32_t home_of(const struct np_flow_table *t, uint32_t h)
-{
-    return (uint32_t)(((uint64_t)h * t->cap) >> 32);
-}
-
 static inline uint32_t next_slot(const struct np_flow_table *t, uint32_t i)
 {
     return ++i == t->cap ? 0 : i;
-}
-
-/* Word-wise comparison of two keys (fixed size, no libc call). */
-static inline bool key_equal(const struct np_flow_key *a, const struct np_flow_key *b)
-{
-    uint64_t x[5], y[5];
-    uint32_t xt, yt;
-    memcpy(x, a, sizeof x);
-    memcpy(y, b, sizeof y);
-    memcpy(&xt, (const uint8_t *)a + 40, 4);
-    memcpy(&yt, (const uint8_t *)b + 40, 4);
-    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
-            (uint64_t)(xt ^ yt)) == 0;
 }
 
 /* The flows: 64-byte aligned; a table of 2 MiB or more is aligned to 2 MiB
@@ -279,21 +214,21 @@ void np_flow_table_free(struct np_flow_table *t)
 const struct np_flow *np_flow_table_find(const struct np_flow_table *t,
                                          const struct np_flow_key *key)
 {
-    uint32_t h = key_hash(t->seed, key);
+    uint32_t h = np_flow_table_hash(t, key);
     if (t->packed) {
         for (uint32_t i = 0; i < t->cap; i++) {
-            if (t->tags[i] == h && key_equal(&t->slots[i].key, key)) {
+            if (t->tags[i] == h && np_flow_key_equal(&t->slots[i].key, key)) {
                 return &t->slots[i];
             }
         }
         return NULL;
     }
-    for (uint32_t i = home_of(t, h);; i = next_slot(t, i)) {
+    for (uint32_t i = np_flow_table_home(t, h);; i = next_slot(t, i)) {
         uint32_t tag = t->tags[i];
         if (tag == 0) {
             return NULL;
         }
-        if (tag == h && key_equal(&t->slots[i].key, key)) {
+        if (tag == h && np_flow_key_equal(&t->slots[i].key, key)) {
             return &t->slots[i];
         }
     }
@@ -310,7 +245,7 @@ static void delete_slot(struct np_flow_table *t, uint32_t i)
         if (tag == 0) {
             break;
         }
-        uint32_t home = home_of(t, tag);
+        uint32_t home = np_flow_table_home(t, tag);
         /* The flow at j may move to i only if its home is not cyclically within (i, j]. */
         bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
         if (stays) {
@@ -345,38 +280,16 @@ static void evict_one(struct np_flow_table *t, uint32_t home)
     delete_slot(t, victim);
 }
 
-uint32_t np_flow_table_hash(const struct np_flow_table *t, const struct np_flow_key *key)
-{
-    return key_hash(t->seed, key);
-}
-
-void np_flow_table_prefetch(const struct np_flow_table *t, uint32_t hash)
-{
-    uint32_t home = home_of(t, hash);
-    __builtin_prefetch(&t->tags[home], 1);
-    __builtin_prefetch(&t->slots[home], 1);
-}
-
 struct np_flow *np_flow_table_upsert(struct np_flow_table *t, const struct np_flow_key *key)
 {
-    return np_flow_table_upsert_hashed(t, key, key_hash(t->seed, key));
+    return np_flow_table_upsert_hashed(t, key, np_flow_table_hash(t, key));
 }
 
-struct np_flow *np_flow_table_upsert_hashed(struct np_flow_table *t, const struct np_flow_key *key,
-                                            uint32_t h)
+struct np_flow *np_flow_table_insert(struct np_flow_table *t, const struct np_flow_key *key,
+                                     uint32_t h, uint32_t i)
 {
-    uint32_t home = home_of(t, h);
-    uint32_t i;
-    for (i = home;; i = next_slot(t, i)) {
-        uint32_t tag = t->tags[i];
-        if (tag == 0) {
-            break;
-        }
-        if (tag == h && key_equal(&t->slots[i].key, key)) {
-            return &t->slots[i];
-        }
-    }
     if (t->count >= t->max) {
+        uint32_t home = np_flow_table_home(t, h);
         evict_one(t, home);
         /* The deletion may have shifted the run: find the free slot again. */
         for (i = home; t->tags[i] != 0; i = next_slot(t, i)) {

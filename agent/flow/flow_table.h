@@ -25,8 +25,10 @@
 
 #include "packet_decode.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Application classes from ports and protocols (np_flow_app_classify). */
 enum np_flow_app {
@@ -57,7 +59,22 @@ struct np_flow {
     uint64_t bytes;   /* wire lengths */
 };
 
-struct np_flow_table;
+/* Fields private to flow_table.c. The struct is in the header only so that
+ * the per-packet lookup below (hash, prefetch, upsert of a present flow)
+ * inlines into the aggregator's packet loop; nothing else may touch them. */
+struct np_flow_table {
+    uint32_t *tags;        /* key hash per slot, 0: empty */
+    struct np_flow *slots; /* 64-byte aligned */
+    uint32_t cap;          /* slots: max * 5/4 rounded up to 16 */
+    uint32_t max;
+    uint32_t count;
+    uint64_t seed;
+    uint64_t evicted;
+    uint64_t evicted_packets;
+    uint64_t evicted_bytes;
+    bool packed;      /* a snapshot: flows are not at their hash positions */
+    size_t map_bytes; /* a snapshot's mapping (slots and tags) */
+};
 
 /* Creates a table that holds up to max_flows flows (1 .. 2^24). Returns 0,
  * -EINVAL or -ENOMEM. *out is freed with np_flow_table_free. */
@@ -75,11 +92,18 @@ struct np_flow *np_flow_table_upsert(struct np_flow_table *t, const struct np_fl
  * lookup: np_flow_table_hash() computes the key's hash, np_flow_table_prefetch()
  * starts loading its home slot into the cache, and a few packets later
  * np_flow_table_upsert_hashed() (hash from np_flow_table_hash on the same
- * table) does the upsert. */
-uint32_t np_flow_table_hash(const struct np_flow_table *t, const struct np_flow_key *key);
-void np_flow_table_prefetch(const struct np_flow_table *t, uint32_t hash);
-struct np_flow *np_flow_table_upsert_hashed(struct np_flow_table *t, const struct np_flow_key *key,
-                                            uint32_t hash);
+ * table) does the upsert. Inline: they are the per-packet path. */
+static inline uint32_t np_flow_table_hash(const struct np_flow_table *t,
+                                          const struct np_flow_key *key);
+static inline void np_flow_table_prefetch(const struct np_flow_table *t, uint32_t hash);
+static inline struct np_flow *
+np_flow_table_upsert_hashed(struct np_flow_table *t, const struct np_flow_key *key, uint32_t hash);
+
+/* The insertion half of np_flow_table_upsert_hashed: key (hash h) is not in
+ * t and slot i is the free slot that ends its probe run. Inserts it as
+ * np_flow_table_upsert does. For the inline lookup only. */
+struct np_flow *np_flow_table_insert(struct np_flow_table *t, const struct np_flow_key *key,
+                                     uint32_t h, uint32_t i);
 
 /* The flow of key, or NULL. */
 const struct np_flow *np_flow_table_find(const struct np_flow_table *t,
@@ -115,5 +139,112 @@ const struct np_flow *np_flow_table_next(const struct np_flow_table *t, size_t *
 
 /* The flow at slot i, i from np_flow_table_next's cursor as above. */
 const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i);
+
+/* Inline part: key hash, home slot, key comparison and the lookup. */
+
+/* 64x64 -> 128 multiply folded to 64 bits. */
+static inline uint64_t np_flow_table_mum(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    __uint128_t r = (__uint128_t)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    /* 32-bit targets (OpenWrt on MIPS/ARM): a 64-bit multiply-xorshift. */
+    uint64_t r = (a ^ (b >> 29)) * (b | 1);
+    return r ^ (r >> 31);
+#endif
+}
+
+/* Word i (0..4) of the 44 key bytes, and the tail word (proto, family, pad). */
+static inline uint64_t np_flow_key_word(const struct np_flow_key *k, unsigned i)
+{
+    _Static_assert(sizeof(struct np_flow_key) == 44, "flow key layout");
+    uint64_t w;
+    memcpy(&w, (const uint8_t *)k + 8 * i, sizeof w);
+    return w;
+}
+
+static inline uint32_t np_flow_key_tail(const struct np_flow_key *k)
+{
+    uint32_t w;
+    memcpy(&w, (const uint8_t *)k + 40, sizeof w);
+    return w;
+}
+
+/* Key hash, seeded per table. An IPv4 key (the common case) has its two
+ * addresses in one word and the bytes past them zero, so it takes two
+ * multiplies; an IPv6 key four (short dependency chains: the lookup that
+ * follows waits on it). Equal keys have the same family and so take the same
+ * branch. Never returns 0 (0 marks an empty slot). */
+static inline uint32_t np_flow_table_hash(const struct np_flow_table *t,
+                                          const struct np_flow_key *key)
+{
+    const uint64_t seed = t->seed;
+    const uint64_t w4 = np_flow_key_word(key, 4), tail = np_flow_key_tail(key);
+    uint64_t h;
+    if (key->family == 4) {
+        uint32_t src, dst;
+        memcpy(&src, key->src, 4);
+        memcpy(&dst, key->dst, 4);
+        uint64_t addrs = (uint64_t)src | (uint64_t)dst << 32;
+        uint64_t a =
+            np_flow_table_mum(addrs ^ seed ^ 0xa0761d6478bd642full, w4 ^ 0xe7037ed1a0b428dbull);
+        h = np_flow_table_mum(a ^ tail ^ 0x8ebc6af09c88c6e3ull, seed ^ 0x589965cc75374cc3ull);
+    } else {
+        uint64_t a = np_flow_table_mum(np_flow_key_word(key, 0) ^ seed ^ 0xa0761d6478bd642full,
+                                       np_flow_key_word(key, 1) ^ 0xe7037ed1a0b428dbull);
+        uint64_t b = np_flow_table_mum(np_flow_key_word(key, 2) ^ 0x8ebc6af09c88c6e3ull,
+                                       np_flow_key_word(key, 3) ^ seed ^ 0x589965cc75374cc3ull);
+        uint64_t c =
+            np_flow_table_mum(w4 ^ 0x1d8e4e27c47d124full, tail ^ seed ^ 0x9e3779b97f4a7c15ull);
+        h = np_flow_table_mum(a ^ c, b ^ 0xbf58476d1ce4e5b9ull);
+    }
+    uint32_t r = (uint32_t)(h ^ (h >> 32));
+    return r ? r : 1;
+}
+
+/* Home slot of a hash: the high bits times the capacity (Lemire's fast range
+ * reduction), so the capacity need not be a power of two. */
+static inline uint32_t np_flow_table_home(const struct np_flow_table *t, uint32_t h)
+{
+    return (uint32_t)(((uint64_t)h * t->cap) >> 32);
+}
+
+/* Word-wise comparison of two keys (fixed size, no libc call). Equal tails
+ * mean equal families; IPv4 keys have zero words 1 and 3. */
+static inline bool np_flow_key_equal(const struct np_flow_key *a, const struct np_flow_key *b)
+{
+    uint64_t d = (np_flow_key_word(a, 0) ^ np_flow_key_word(b, 0)) |
+                 (np_flow_key_word(a, 2) ^ np_flow_key_word(b, 2)) |
+                 (np_flow_key_word(a, 4) ^ np_flow_key_word(b, 4)) |
+                 (np_flow_key_tail(a) ^ np_flow_key_tail(b));
+    if (d != 0) {
+        return false;
+    }
+    return a->family == 4 || ((np_flow_key_word(a, 1) ^ np_flow_key_word(b, 1)) |
+                              (np_flow_key_word(a, 3) ^ np_flow_key_word(b, 3))) == 0;
+}
+
+static inline void np_flow_table_prefetch(const struct np_flow_table *t, uint32_t hash)
+{
+    uint32_t home = np_flow_table_home(t, hash);
+    __builtin_prefetch(&t->tags[home], 1);
+    __builtin_prefetch(&t->slots[home], 1);
+}
+
+static inline struct np_flow *
+np_flow_table_upsert_hashed(struct np_flow_table *t, const struct np_flow_key *key, uint32_t hash)
+{
+    for (uint32_t i = np_flow_table_home(t, hash);;) {
+        uint32_t tag = t->tags[i];
+        if (tag == hash && np_flow_key_equal(&t->slots[i].key, key)) {
+            return &t->slots[i];
+        }
+        if (tag == 0) {
+            return np_flow_table_insert(t, key, hash, i);
+        }
+        i = i + 1 == t->cap ? 0 : i + 1;
+    }
+}
 
 #endif

@@ -468,6 +468,9 @@ static enum np_pkt_status decode_null(const struct frame *f, bool network_order,
 enum np_pkt_status np_pkt_decode(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wire_len,
                                  struct np_pkt *out)
 {
+    if (dlt == NP_DLT_EN10MB && np_pkt_decode_fast(data, caplen, wire_len, out)) {
+        return NP_PKT_OK;
+    }
     memset(out, 0, sizeof *out);
     out->key.vlan = NP_VLAN_NONE;
     out->key.vlan_inner = NP_VLAN_NONE;

@@ -7,6 +7,7 @@
 
 #include "check.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,21 @@ static void test_prefixes(void)
     CHECK_INT(m[2], 0);
     np_addr_mask(4, a, 12, m);
     CHECK_INT(m[1], 192);
+    /* IPv4 edges: /0 holds everything, /32 one address, /31 two. */
+    CHECK_INT(np_prefix_parse("0.0.0.0/0", &p), 0);
+    CHECK(np_prefix_match(&p, 4, b));
+    CHECK_INT(np_prefix_parse("192.0.2.7/32", &p), 0);
+    uint8_t h7[16] = {192, 0, 2, 7}, h6[16] = {192, 0, 2, 6}, h5[16] = {192, 0, 2, 5};
+    CHECK(np_prefix_match(&p, 4, h7));
+    CHECK(!np_prefix_match(&p, 4, h6));
+    CHECK_INT(np_prefix_parse("192.0.2.6/31", &p), 0);
+    CHECK(np_prefix_match(&p, 4, h7));
+    CHECK(np_prefix_match(&p, 4, h6));
+    CHECK(!np_prefix_match(&p, 4, h5));
+    CHECK_INT(np_prefix_parse("10.1.16.0/20", &p), 0);
+    uint8_t in20[16] = {10, 1, 31, 255}, out20[16] = {10, 1, 32, 0};
+    CHECK(np_prefix_match(&p, 4, in20));
+    CHECK(!np_prefix_match(&p, 4, out20));
 }
 
 /* An Ethernet/IPv4/UDP frame from src to dst with the given wire length. */
@@ -243,9 +259,59 @@ static void test_agg(void)
     CHECK_INT(np_flow_agg_new(&cfg, &agg), -22);
 }
 
+/* Keys that differ in one byte anywhere (IPv6 address bytes 8..15 included,
+ * which an IPv4 key leaves zero and the IPv4 hash skips) are distinct flows,
+ * and an IPv4 and an IPv6 key with the same leading bytes too. */
+static void test_key_bytes(void)
+{
+    struct np_flow_table *t = NULL;
+    CHECK_INT(np_flow_table_new(4096, &t), 0);
+    struct np_flow_key base;
+    memset(&base, 0, sizeof base);
+    base.family = 6;
+    base.proto = 17;
+    base.src[0] = 0x20;
+    base.dst[0] = 0x20;
+    base.sport = 1000;
+    base.dport = 53;
+    base.vlan = NP_VLAN_NONE;
+    base.vlan_inner = NP_VLAN_NONE;
+    np_flow_table_upsert(t, &base)->packets = 1;
+    uint32_t n = 1;
+    for (size_t i = 0; i < offsetof(struct np_flow_key, pad); i++) {
+        if (i == offsetof(struct np_flow_key, family)) {
+            continue;
+        }
+        struct np_flow_key k = base;
+        ((uint8_t *)&k)[i] ^= 0x5a;
+        CHECK(!np_flow_key_equal(&k, &base)); /* also when the tags of two keys collide */
+        CHECK(!np_flow_key_equal(&base, &k));
+        struct np_flow *f = np_flow_table_upsert(t, &k);
+        CHECK_U64(f->packets, 0); /* new */
+        f->packets = 2 + i;
+        n++;
+    }
+    struct np_flow_key v4 = base;
+    v4.family = 4;
+    CHECK(np_flow_key_equal(&base, &base));
+    CHECK(!np_flow_key_equal(&v4, &base));
+    CHECK_U64(np_flow_table_upsert(t, &v4)->packets, 0);
+    n++;
+    CHECK_INT(np_flow_table_count(t), n);
+    CHECK_U64(np_flow_table_find(t, &base)->packets, 1);
+    struct np_flow_key k = base;
+    k.src[12] ^= 0x5a;
+    CHECK_U64(np_flow_table_find(t, &k)->packets, 2 + offsetof(struct np_flow_key, src) + 12);
+    k = base;
+    k.dst[9] ^= 0x5a;
+    CHECK_U64(np_flow_table_find(t, &k)->packets, 2 + offsetof(struct np_flow_key, dst) + 9);
+    np_flow_table_free(t);
+}
+
 int main(void)
 {
     test_insert_find();
+    test_key_bytes();
     test_eviction();
     test_app_classes();
     test_prefixes();
