@@ -2,8 +2,11 @@
  *
  * Offline (--pcap-file) and live capture share one per-packet path: a pcap_t
  * (pcap_open_offline or pcap_create + pcap_activate), the section's BPF filter
- * and snaplen, and pcap_dispatch() into the same handler that feeds a struct
- * np_flow_agg.
+ * and snaplen, and each frame, cut to the snaplen, offered to a struct
+ * np_flow_agg. Live capture offers from its pcap_dispatch() handler. An
+ * offline file is read by a second thread that copies each frame into a
+ * packet ring (packet_ring.h); the calling thread offers them in order, so
+ * libpcap's work and the aggregation overlap on two cores.
  *
  * Live capture runs one thread per [pcap] section. The thread owns the one
  * aggregator it fills; at each export interval it hands the loop a snapshot
@@ -35,7 +38,8 @@ int np_flow_capture_check_filter(const char *filter, int snaplen, struct np_err 
  * [pcap] section of cfg (defaults when there is none; sample_override and
  * top_override replace the section's values when > 0) and writes one JSON
  * summary line to out. Returns 0; -errno / NP_EPROTO when the file cannot be
- * read (message in err); -ENOMEM. Blocks: call it from main, not the loop. */
+ * read (message in err); -ENOMEM; a thread creation error. Blocks (and runs
+ * a reader thread until it returns): call it from main, not the loop. */
 int np_flow_pcap_file(const struct np_config *cfg, const char *pcap_path, long sample_override,
                       long top_override, FILE *out, struct np_err *err);
 

@@ -10,14 +10,16 @@ target_sources(netpulse_agent_core PRIVATE
     ${CMAKE_CURRENT_LIST_DIR}/flow_report.c
     ${CMAKE_CURRENT_LIST_DIR}/flow_config.c
     ${CMAKE_CURRENT_LIST_DIR}/flow_capture.c
+    ${CMAKE_CURRENT_LIST_DIR}/packet_ring.c
     ${CMAKE_CURRENT_LIST_DIR}/flow_live.c
     ${CMAKE_CURRENT_LIST_DIR}/flow_wire.c)
 target_link_libraries(netpulse_agent_core PUBLIC PkgConfig::LIBPCAP PkgConfig::JANSSON
                       OpenSSL::Crypto)
 
-# Unit tests: tests/unit/test_flow_*.c, linked against the agent core.
+# Unit tests: tests/unit/test_flow_*.c and test_packet_ring.c, linked against the
+# agent core.
 set(NP_FLOW_TEST_DIR ${PROJECT_SOURCE_DIR}/tests/unit)
-foreach(t flow_decode flow_table flow_report flow_sample flow_wire)
+foreach(t flow_decode flow_table flow_report flow_sample flow_wire packet_ring)
     add_executable(test_${t} ${NP_FLOW_TEST_DIR}/test_${t}.c)
     target_include_directories(test_${t} PRIVATE ${NP_FLOW_TEST_DIR})
     target_link_libraries(test_${t} PRIVATE netpulse_agent_core)

@@ -111,14 +111,14 @@ evicted=$(field "o['flows']['evicted']")
 
 printf '\nflow benchmark: %s packets, %s one-way flows (%s evicted), %s runs, median\n' \
     "$npk" "$nflows" "$evicted" "$RUNS"
-printf '%-22s %10s %13s %8s %9s\n' tool "wall s" "packets/s" "CPU s" "RSS MiB"
+printf '%-22s %10s %13s %8s %11s %9s\n' tool "wall s" "packets/s" "CPU s" "CPU ns/pkt" "RSS MiB"
 row() {
     [ -s "$WORK/$1.times" ] || return 0
     w=$(median "$1" 1)
     c=$(median "$1" 5)
     r=$(median "$1" 4)
     awk -v n="$2" -v w="$w" -v c="$c" -v r="$r" -v p="$PACKETS" \
-        'BEGIN { printf "%-22s %10.2f %13.0f %8.2f %9.1f\n", n, w, (w > 0 ? p / w : 0), c, r / 1024 }'
+        'BEGIN { printf "%-22s %10.2f %13.0f %8.2f %11.0f %9.1f\n", n, w, (w > 0 ? p / w : 0), c, 1e9 * c / p, r / 1024 }'
 }
 row floor "libpcap read (floor)"
 row agent "netpulse-agent"
@@ -148,20 +148,27 @@ awk -v a="$aw" -v f="$fw" -v b="$best" -v ac="$ac" -v fc="$fc" 'BEGIN {
 }'
 # Instructions per packet (callgrind counts every instruction the process
 # runs, startup and the JSON report included): the same on a quiet or a busy
-# machine.
-insns() { # NAME CMD...: prints the instruction count of one run
+# machine. The agent reads a file on two threads (reader and aggregator):
+# its busiest thread bounds its packet rate when it has two cores.
+insns() { # NAME CMD...: prints the instruction count of one run, all threads
     name=$1
     shift
-    valgrind --tool=callgrind --callgrind-out-file="$WORK/$name.cg" "$@" >/dev/null \
-        2>"$WORK/$name.vg" || return 1
+    rm -f "$WORK/$name.cg"*
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$WORK/$name.cg" \
+        "$@" >/dev/null 2>"$WORK/$name.vg" || return 1
     sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$WORK/$name.vg" | tail -1
+}
+busiest() { # NAME: instruction count of the busiest thread of the last insns NAME run
+    cat "$WORK/$1.cg"-* | sed -n 's/^totals: *//p' | sort -g | tail -1
 }
 if [ "${INSNS:-1}" = 1 ] && command -v valgrind >/dev/null; then
     fi_=$(insns floor "$WORK/floor" "$PCAP")
     ai_=$(insns agent "$AGENT" -c "$WORK/agent.conf" --pcap-file "$PCAP")
-    awk -v a="$ai_" -v f="$fi_" -v p="$PACKETS" 'BEGIN {
+    ab_=$(busiest agent)
+    awk -v a="$ai_" -v b="$ab_" -v f="$fi_" -v p="$PACKETS" 'BEGIN {
         printf "instructions/packet: agent %.0f, floor %.0f (agent/floor %.2f; the floor is %.0f %% of the agent)\n",
             a / p, f / p, a / f, 100 * f / a
+        printf "instructions/packet of the busiest agent thread: %.0f (floor/busiest %.2f)\n", b / p, f / b
     }'
 fi
 [ "$npk" = "$PACKETS" ] || echo "bench_flow: agent counted $npk packets of $PACKETS" >&2
