@@ -313,9 +313,9 @@ static inline __attribute__((always_inline)) void commit(struct np_flow_agg *agg
  * 0, never a key's hash) or a packet waiting for its flow update: a packet
  * staged in a slot is committed when the ring comes round to the slot again,
  * NP_FLOW_AGG_PENDING frames later, so updates run in arrival order. */
-NP_SCALAR_COUNTERS
-void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
-                       uint32_t caplen, uint32_t wire_len)
+static inline __attribute__((always_inline)) void offer(struct np_flow_agg *agg, int dlt,
+                                                        uint64_t ts_us, const uint8_t *data,
+                                                        uint32_t caplen, uint32_t wire_len)
 {
     _Static_assert((NP_FLOW_AGG_PENDING & (NP_FLOW_AGG_PENDING - 1)) == 0, "power of two");
     struct np_flow_pending *p = &agg->pending[agg->pending_pos++ & (NP_FLOW_AGG_PENDING - 1)];
@@ -325,6 +325,28 @@ void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const u
     if (!stage(agg, dlt, ts_us, data, caplen, wire_len, p)) {
         p->hash = 0;
     }
+}
+
+NP_SCALAR_COUNTERS
+void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
+                       uint32_t caplen, uint32_t wire_len)
+{
+    offer(agg, dlt, ts_us, data, caplen, wire_len);
+}
+
+/* The loop is here, not in the caller, so that the whole per-packet path is
+ * one function body: no call, register saves and restores per frame. */
+NP_SCALAR_COUNTERS
+uint64_t np_flow_agg_offer_ring(struct np_flow_agg *agg, int dlt, struct np_packet_ring *ring)
+{
+    uint64_t frames = 0;
+    const struct np_packet_rec *rec;
+    while ((rec = np_packet_ring_get(ring)) != NULL) {
+        frames++;
+        offer(agg, dlt, rec->ts_us, rec->data, rec->caplen, rec->wire_len);
+    }
+    np_flow_agg_flush(agg);
+    return frames;
 }
 
 void np_flow_agg_flush(struct np_flow_agg *agg)

@@ -14,6 +14,7 @@
 
 #include "flow_table.h"
 #include "packet_decode.h"
+#include "packet_ring.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -119,6 +120,13 @@ void np_flow_agg_packet(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const 
 void np_flow_agg_offer(struct np_flow_agg *agg, int dlt, uint64_t ts_us, const uint8_t *data,
                        uint32_t caplen, uint32_t wire_len);
 void np_flow_agg_flush(struct np_flow_agg *agg);
+
+/* np_flow_agg_offer for every frame of ring, in order (np_packet_ring_get
+ * until it returns NULL: blocks while the ring is empty and open), then
+ * np_flow_agg_flush. The offline capture's consumer loop, here so that the
+ * per-packet path runs without a call per frame. Returns the number of
+ * frames. The ring's consumer thread, which owns agg. */
+uint64_t np_flow_agg_offer_ring(struct np_flow_agg *agg, int dlt, struct np_packet_ring *ring);
 
 /* A copy of agg's finished interval for another thread: the counters, and
  * the flows packed (np_flow_table_snapshot), so that a hand-over costs the

@@ -39,11 +39,11 @@ static uint64_t capture_us(const struct pcap_pkthdr *h)
 }
 
 /* The one per-packet path: pcap_dispatch() calls this on live interfaces;
- * offline files reach the same np_flow_agg_offer call, with the same
- * arguments, through the packet ring (read_offline). Bytes are counted at
- * h->len (wire length). The flow update of a packet runs a few packets later,
- * when its slot is in the cache (np_flow_agg_offer); dispatch() flushes the
- * rest before anyone reads the aggregator. */
+ * offline files reach the same np_flow_agg_offer code, with the same
+ * arguments, through the packet ring (read_offline, np_flow_agg_offer_ring).
+ * Bytes are counted at h->len (wire length). The flow update of a packet runs
+ * a few packets later, when its slot is in the cache (np_flow_agg_offer);
+ * dispatch() flushes the rest before anyone reads the aggregator. */
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     struct source *src = (struct source *)user;
@@ -203,12 +203,7 @@ static int read_offline(pcap_t *p, struct source *src, int *pcap_status, struct 
         np_err_set(err, rc, "flow: cannot start the reader thread: %s", uv_strerror(rc));
         goto out_free_ring;
     }
-    const struct np_packet_rec *rec;
-    while ((rec = np_packet_ring_get(rd.ring)) != NULL) {
-        src->frames++;
-        np_flow_agg_offer(src->agg, src->dlt, rec->ts_us, rec->data, rec->caplen, rec->wire_len);
-    }
-    np_flow_agg_flush(src->agg);
+    src->frames += np_flow_agg_offer_ring(src->agg, src->dlt, rd.ring);
     uv_thread_join(&thread);
     *pcap_status = rd.status;
 out_free_ring:

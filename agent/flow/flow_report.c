@@ -22,12 +22,13 @@ struct addr_id {
     uint8_t id[16];
 };
 
-static void addr_identify(const struct np_flow_agg *agg, const struct np_flow_report_opts *o,
-                          uint8_t family, const uint8_t *addr, struct addr_id *out)
+/* local: np_flow_agg_is_local(agg, family, addr), which the caller knows. */
+static void addr_identify(const struct np_flow_report_opts *o, bool local, uint8_t family,
+                          const uint8_t *addr, struct addr_id *out)
 {
     memset(out, 0, sizeof *out);
     out->family = family;
-    if (o->privacy == NP_PRIVACY_NONE || !np_flow_agg_is_local(agg, family, addr)) {
+    if (o->privacy == NP_PRIVACY_NONE || !local) {
         memcpy(out->id, addr, 16);
         return;
     }
@@ -73,7 +74,8 @@ void np_flow_addr_name(const struct np_flow_agg *agg, const struct np_flow_repor
                        uint8_t family, const uint8_t *addr, char *buf, size_t len)
 {
     struct addr_id a;
-    addr_identify(agg, opts, family, addr, &a);
+    addr_identify(opts, opts->privacy != NP_PRIVACY_NONE && np_flow_agg_is_local(agg, family, addr),
+                  family, addr, &a);
     addr_id_name(&a, buf, len);
 }
 
@@ -386,31 +388,101 @@ static void heap_sort_endpoints(endpoint *e, size_t n)
     }
 }
 
-/* Sorts in place: one pass distributes the endpoints into buckets by their
- * top bits (American flag sort: each one moves straight to its bucket), then
- * each bucket, small and in the cache, is heap-sorted. */
-#define SORT_BUCKET_BITS 11
-
-static void sort_endpoints(endpoint *e, size_t n)
+static void insertion_sort_endpoints(endpoint *e, size_t n)
 {
-    enum { NB = 1 << SORT_BUCKET_BITS };
-    uint32_t next[NB] = {0}, end[NB];
-    const unsigned shift = 64 - SORT_BUCKET_BITS;
+    for (size_t i = 1; i < n; i++) {
+        endpoint v = e[i];
+        size_t j = i;
+        for (; j > 0 && e[j - 1] > v; j--) {
+            e[j] = e[j - 1];
+        }
+        e[j] = v;
+    }
+}
+
+#define SORT_SMALL_BUCKET 16
+#define SORT_MAX_DEPTH 50 /* twice log2 of the most endpoints (2^25) */
+
+/* Groups e[0..n) by address hash (inside a group, in no particular order):
+ * quicksort on the hash with a three-way partition, so that a bucket filled
+ * by one busy address (in thousands of flows) takes one linear pass; small
+ * parts by insertion, and heapsort past a depth limit (crafted addresses
+ * cannot make it quadratic). */
+static void group_endpoints(endpoint *e, size_t n, unsigned depth)
+{
+    while (n > SORT_SMALL_BUCKET) {
+        if (depth-- == 0) {
+            heap_sort_endpoints(e, n);
+            return;
+        }
+        uint64_t x = e[0] >> ENDPOINT_REF_BITS, y = e[n / 2] >> ENDPOINT_REF_BITS,
+                 z = e[n - 1] >> ENDPOINT_REF_BITS;
+        uint64_t pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t lt = 0, i = 0, gt = n;
+        while (i < gt) {
+            uint64_t k = e[i] >> ENDPOINT_REF_BITS;
+            endpoint v = e[i];
+            if (k < pivot) {
+                e[i++] = e[lt];
+                e[lt++] = v;
+            } else if (k > pivot) {
+                e[i] = e[--gt];
+                e[gt] = v;
+            } else {
+                i++;
+            }
+        }
+        /* [0, lt) below the pivot, [lt, gt) equal, [gt, n) above: recurse
+         * into the smaller side, loop on the larger. */
+        if (lt < n - gt) {
+            group_endpoints(e, lt, depth);
+            e += gt;
+            n -= gt;
+        } else {
+            group_endpoints(e + gt, n - gt, depth);
+            n = lt;
+        }
+    }
+    insertion_sort_endpoints(e, n);
+}
+
+/* Groups in place: one pass distributes the endpoints into buckets by the
+ * top bits of their hash (American flag sort: each one moves straight to its
+ * bucket), about four endpoints a bucket up to 2^15 buckets (bucket bounds: 2
+ * bytes an endpoint, 256 KiB at most, beside the endpoints' own 16 bytes a
+ * flow), then each bucket is grouped (group_endpoints). Returns 0 or
+ * -ENOMEM. */
+#define SORT_BUCKET_BITS_MIN 4
+#define SORT_BUCKET_BITS_MAX 15
+
+static int sort_endpoints(endpoint *e, size_t n)
+{
+    unsigned bits = SORT_BUCKET_BITS_MIN;
+    while (bits < SORT_BUCKET_BITS_MAX && ((size_t)4 << bits) < n) {
+        bits++;
+    }
+    const size_t nb = (size_t)1 << bits;
+    uint32_t *next = calloc(2 * nb, sizeof *next);
+    if (!next) {
+        return -ENOMEM;
+    }
+    uint32_t *end = next + nb;
+    const unsigned shift = 64 - bits;
     for (size_t i = 0; i < n; i++) {
         next[e[i] >> shift]++;
     }
     uint32_t at = 0;
-    for (unsigned b = 0; b < NB; b++) {
+    for (size_t b = 0; b < nb; b++) {
         uint32_t count = next[b];
         next[b] = at;
         at += count;
         end[b] = at;
     }
-    for (unsigned b = 0; b < NB; b++) {
+    for (size_t b = 0; b < nb; b++) {
         while (next[b] < end[b]) {
             endpoint v = e[next[b]];
-            unsigned t;
-            while ((t = (unsigned)(v >> shift)) != b) {
+            size_t t;
+            while ((t = (size_t)(v >> shift)) != b) {
                 endpoint w = e[next[t]];
                 e[next[t]++] = v;
                 v = w;
@@ -418,14 +490,17 @@ static void sort_endpoints(endpoint *e, size_t n)
             e[next[b]++] = v;
         }
     }
-    for (unsigned b = 0, start = 0; b < NB; start = end[b++]) {
-        heap_sort_endpoints(e + start, end[b] - start);
+    for (size_t b = 0, start = 0; b < nb; start = end[b++]) {
+        size_t m = end[b] - start;
+        group_endpoints(e + start, m, SORT_MAX_DEPTH);
     }
+    free(next);
+    return 0;
 }
 
-/* Both endpoints of every flow, grouped so that each address is one run:
- * sorted by hash, and a run of one hash holding several addresses sorted by
- * address. 16 bytes a flow, where a hash set of 48-byte tallies cost up to 3
+/* Both endpoints of every flow, grouped so that each hash is one run (a run
+ * holding several addresses is sorted by address in np_flow_report_talkers).
+ * 16 bytes a flow, where a hash set of 48-byte tallies cost up to 3
  * times that per address while it grew: at 100,000 flows some 9 MiB on top
  * of the table. Returns the array (caller frees) or NULL. */
 static endpoint *grouped_endpoints(const struct np_flow_table *t, size_t *n_out)
@@ -445,19 +520,46 @@ static endpoint *grouped_endpoints(const struct np_flow_table *t, size_t *n_out)
             ends[i++] = (uint64_t)id_hash(&a) << ENDPOINT_REF_BITS | ref;
         }
     }
-    sort_endpoints(ends, i);
-    for (size_t a = 0, b; a < i; a = b) {
-        bool mixed = false;
-        for (b = a + 1; b < i && ends[b] >> ENDPOINT_REF_BITS == ends[a] >> ENDPOINT_REF_BITS;
-             b++) {
-            mixed = mixed || !endpoint_same(t, ends[a], ends[b]);
-        }
-        if (mixed) {
-            qsort_r(ends + a, b - a, sizeof *ends, endpoint_cmp, (void *)t);
-        }
+    if (sort_endpoints(ends, i) != 0) {
+        free(ends);
+        return NULL;
     }
     *n_out = i;
     return ends;
+}
+
+/* One address: its n endpoints e[] summed, then the privacy rule once. Only
+ * prefixes merge addresses (into grouped); full addresses and keyed hashes
+ * stay one talker each, straight into the ranking. Returns 0 or -ENOMEM. */
+static int tally_address(const struct np_flow_agg *agg, const struct np_flow_report_opts *o,
+                         const endpoint *e, size_t n, struct tally_set *grouped,
+                         struct top_heap *heap)
+{
+    const struct np_flow_table *table = agg->table;
+    struct talker tk = {.local = false};
+    for (size_t i = 0; i < n; i++) {
+        const struct np_flow *f = endpoint_flow(table, e[i]);
+        tk.packets += f->packets;
+        if (e[i] & 1) {
+            tk.bytes_in += f->bytes;
+        } else {
+            tk.bytes_out += f->bytes;
+        }
+    }
+    uint8_t family = endpoint_flow(table, e[0])->key.family;
+    const uint8_t *addr = endpoint_addr(table, e[0]);
+    tk.local = np_flow_agg_is_local(agg, family, addr);
+    addr_identify(o, tk.local, family, addr, &tk.id);
+    if (tk.id.kind == KIND_PREFIX) {
+        struct tally *g = tally_get(grouped, &tk.id);
+        if (!g) {
+            return -ENOMEM;
+        }
+        tally_add(g, tk.packets, tk.bytes_in, tk.bytes_out);
+        return 0;
+    }
+    heap_offer(heap, &tk);
+    return 0;
 }
 
 int np_flow_report_talkers(const struct np_flow_agg *agg, const struct np_flow_report_opts *o,
@@ -479,36 +581,31 @@ int np_flow_report_talkers(const struct np_flow_agg *agg, const struct np_flow_r
     if (!heap.base) {
         goto out_free;
     }
-    /* 1. By full address: runs of the grouped endpoints. */
+    /* By full address: runs of the grouped endpoints. */
     const struct np_flow_table *table = agg->table;
     if (!(ends = grouped_endpoints(table, &n_ends))) {
         goto out_free;
     }
-    for (size_t i = 0; i < n_ends;) {
-        struct tally r = {0};
-        r.id.family = endpoint_flow(table, ends[i])->key.family;
-        memcpy(r.id.id, endpoint_addr(table, ends[i]), 16);
-        for (; i < n_ends && endpoint_flow(table, ends[i])->key.family == r.id.family &&
-               memcmp(endpoint_addr(table, ends[i]), r.id.id, 16) == 0;
-             i++) {
-            const struct np_flow *f = endpoint_flow(table, ends[i]);
-            tally_add(&r, f->packets, (ends[i] & 1) ? f->bytes : 0, (ends[i] & 1) ? 0 : f->bytes);
+    for (size_t a = 0, b; a < n_ends; a = b) {
+        /* A run of one hash, nearly always one address; several are sorted
+         * by address first. */
+        bool mixed = false;
+        for (b = a + 1; b < n_ends && ends[b] >> ENDPOINT_REF_BITS == ends[a] >> ENDPOINT_REF_BITS;
+             b++) {
+            mixed = mixed || !endpoint_same(table, ends[a], ends[b]);
         }
-        /* 2. The privacy rule once per address. Only prefixes merge
-         * addresses: full addresses and keyed hashes stay one talker each,
-         * straight into the ranking. */
-        struct talker tk = {.packets = r.packets, .bytes_in = r.bytes_in, .bytes_out = r.bytes_out};
-        tk.local = np_flow_agg_is_local(agg, r.id.family, r.id.id);
-        addr_identify(agg, o, r.id.family, r.id.id, &tk.id);
-        if (tk.id.kind == KIND_PREFIX) {
-            struct tally *g = tally_get(&grouped, &tk.id);
-            if (!g) {
+        if (mixed) {
+            qsort_r(ends + a, b - a, sizeof *ends, endpoint_cmp, (void *)table);
+        }
+        for (size_t i = a, j = b; i < b; i = j) {
+            if (mixed) {
+                for (j = i + 1; j < b && endpoint_same(table, ends[i], ends[j]); j++) {
+                }
+            }
+            if (tally_address(agg, o, ends + i, j - i, &grouped, &heap) != 0) {
                 goto out_free;
             }
-            tally_add(g, r.packets, r.bytes_in, r.bytes_out);
-            continue;
         }
-        heap_offer(&heap, &tk);
     }
     for (size_t i = 0; i <= grouped.mask; i++) {
         const struct tally *g = &grouped.slot[i];
@@ -580,6 +677,11 @@ int np_flow_report_top_flows(const struct np_flow_agg *agg, size_t top_n,
     size_t cursor = 0;
     const struct np_flow *f;
     while ((f = np_flow_table_next(agg->table, &cursor)) != NULL) {
+        /* Most flows are smaller than the smallest kept: no call for them. */
+        if (heap.n == heap.cap && heap.cap > 0 &&
+            f->bytes < (*(const struct np_flow *const *)heap_at(&heap, 0))->bytes) {
+            continue;
+        }
         heap_offer(&heap, &f);
     }
     heap_sort_out(&heap);

@@ -345,19 +345,3 @@ uint64_t np_flow_table_evicted_bytes(const struct np_flow_table *t)
 {
     return t->evicted_bytes;
 }
-
-const struct np_flow *np_flow_table_next(const struct np_flow_table *t, size_t *cursor)
-{
-    while (*cursor < t->cap) {
-        size_t i = (*cursor)++;
-        if (t->tags[i] != 0) {
-            return &t->slots[i];
-        }
-    }
-    return NULL;
-}
-
-const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i)
-{
-    return &t->slots[i];
-}

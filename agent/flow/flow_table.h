@@ -135,10 +135,24 @@ int np_flow_table_snapshot(const struct np_flow_table *t, struct np_flow_table *
 /* Iterates: start with *cursor = 0; returns the next flow or NULL at the end.
  * The table must not change during the iteration. The flow returned is the
  * one np_flow_table_at(t, *cursor - 1) gives back while t is unchanged. */
-const struct np_flow *np_flow_table_next(const struct np_flow_table *t, size_t *cursor);
+static inline const struct np_flow *np_flow_table_next(const struct np_flow_table *t,
+                                                       size_t *cursor)
+{
+    while (*cursor < t->cap) {
+        size_t i = (*cursor)++;
+        if (t->tags[i] != 0) {
+            return &t->slots[i];
+        }
+    }
+    return NULL;
+}
 
-/* The flow at slot i, i from np_flow_table_next's cursor as above. */
-const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i);
+/* The flow at slot i, i from np_flow_table_next's cursor as above. Both
+ * inline: the report walks every flow through them. */
+static inline const struct np_flow *np_flow_table_at(const struct np_flow_table *t, size_t i)
+{
+    return &t->slots[i];
+}
 
 /* Inline part: key hash, home slot, key comparison and the lookup. */
 

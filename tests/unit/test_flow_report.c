@@ -196,11 +196,107 @@ static void test_config(void)
     CHECK_INT(d->privacy, NP_PRIVACY_PREFIX);
 }
 
+/* Talkers from thousands of flows: every address one talker (none split by
+ * the endpoint grouping, none merged), sums kept, largest first. One outside
+ * address in every flow fills a large sort bucket; each of 1000 local ones is
+ * in 3 flows, mixed with others in small buckets. */
+static void test_many_talkers(void)
+{
+    enum { FLOWS = 3000, HOSTS = 1000 };
+    struct np_flow_agg_config cfg = {.max_flows = 4096, .sample = 1};
+    struct np_flow_agg *agg = NULL;
+    CHECK_INT(np_flow_agg_new(&cfg, &agg), 0);
+    if (!agg) {
+        return;
+    }
+    static const uint8_t outside[4] = {192, 0, 2, 77};
+    uint8_t b[64];
+    uint64_t bytes = 0, packets = 0;
+    for (unsigned i = 0; i < FLOWS; i++) {
+        frame(b, (uint8_t)(i % HOSTS % 250), outside, (uint16_t)(443 + i / HOSTS));
+        b[28] = (uint8_t)(i % HOSTS / 250);
+        for (unsigned k = 0; k <= i % 7; k++) {
+            np_flow_agg_packet(agg, NP_DLT_EN10MB, 1000, b, 64, 100 + i % 13);
+            bytes += 100 + i % 13;
+            packets++;
+        }
+    }
+    struct np_flow_report_opts o;
+    memset(&o, 0, sizeof o);
+    o.privacy = NP_PRIVACY_NONE;
+    o.top_n = FLOWS + 10;
+    struct np_flow_talker *t = NULL;
+    size_t n = 0;
+    CHECK_INT(np_flow_report_talkers(agg, &o, &t, &n), 0);
+    CHECK_INT(n, HOSTS + 1);
+    if (t && n == HOSTS + 1) {
+        CHECK_STR(t[0].host, "192.0.2.77");
+        CHECK_INT(t[0].bytes_in, bytes);
+        uint64_t in = 0, out = 0, pk = 0;
+        for (size_t i = 0; i < n; i++) {
+            in += t[i].bytes_in;
+            out += t[i].bytes_out;
+            pk += t[i].packets;
+            if (i > 0) {
+                CHECK(t[i - 1].bytes_in + t[i - 1].bytes_out >= t[i].bytes_in + t[i].bytes_out);
+                CHECK(strcmp(t[i - 1].host, t[i].host) != 0);
+            }
+        }
+        CHECK_INT(in, bytes);
+        CHECK_INT(out, bytes);
+        CHECK_INT(pk, 2 * packets);
+    }
+    free(t);
+    np_flow_agg_free(agg);
+}
+
+/* The offline path's loop (np_flow_agg_offer_ring) counts exactly what
+ * np_flow_agg_packet does with the same frames, bad ones included. */
+static void test_offer_ring(void)
+{
+    struct np_prefix local;
+    CHECK_INT(np_prefix_parse("10.0.0.0/8", &local), 0);
+    struct np_flow_agg_config cfg = {.max_flows = 1024, .sample = 1, .local = &local, .n_local = 1};
+    struct np_flow_agg *direct = NULL, *ringed = NULL;
+    struct np_packet_ring *ring = NULL;
+    CHECK_INT(np_flow_agg_new(&cfg, &direct), 0);
+    CHECK_INT(np_flow_agg_new(&cfg, &ringed), 0);
+    CHECK_INT(np_packet_ring_new(1u << 20, 128, &ring), 0);
+    if (!direct || !ringed || !ring) {
+        goto out;
+    }
+    static const uint8_t outside[4] = {192, 0, 2, 77};
+    uint8_t b[64];
+    unsigned frames = 0;
+    for (unsigned i = 0; i < 3000; i++, frames++) {
+        frame(b, (uint8_t)(i % 200), outside, (uint16_t)(i % 3 ? 443 : 53));
+        uint32_t caplen = i % 97 == 0 ? 8 : 64; /* now and then a cut frame: a drop */
+        np_flow_agg_packet(direct, NP_DLT_EN10MB, 1000u + i, b, caplen, 60 + i % 1400);
+        np_packet_ring_put(ring, 1000u + i, b, caplen, 60 + i % 1400);
+    }
+    np_packet_ring_close(ring);
+    CHECK_INT(np_flow_agg_offer_ring(ringed, NP_DLT_EN10MB, ring), frames);
+    CHECK(memcmp(&direct->stats, &ringed->stats, sizeof direct->stats) == 0);
+    CHECK_INT(np_flow_table_count(ringed->table), np_flow_table_count(direct->table));
+    size_t cursor = 0;
+    const struct np_flow *f;
+    while ((f = np_flow_table_next(direct->table, &cursor)) != NULL) {
+        const struct np_flow *g = np_flow_table_find(ringed->table, &f->key);
+        CHECK(g != NULL && g->packets == f->packets && g->bytes == f->bytes && g->dir == f->dir);
+    }
+out:
+    np_packet_ring_free(ring);
+    np_flow_agg_free(direct);
+    np_flow_agg_free(ringed);
+}
+
 int main(void)
 {
     test_shape_and_prefix_privacy();
     test_hash_privacy();
     test_ipv6_prefix_name();
+    test_many_talkers();
+    test_offer_ring();
     test_config();
     return check_done("test_flow_report");
 }
