@@ -322,8 +322,12 @@ def scenario_link(s):
     check(len(cut_rows) >= 2, f"{len(cut_rows)} full RRD rows inside the cut")
     unknown = [t for t, v in cut_rows if "nan" in v.get("in_bps", "nan").lower()]
     check(not unknown, f"interface RRD rows of the cut all known (unknown at {unknown})")
-    prow = [(t, v) for t, v in s.rrd_rows("probe+tcp", first - step, lastrow)
-            if first <= t <= lastrow]
+    # A probe result stands for the interval (5 s) before its time, so the
+    # first one after the link returns may fill up to 5 s of the row before:
+    # only rows ending a probe interval before the return must read down.
+    plast = int(t_up - 5) // step * step
+    prow = [(t, v) for t, v in s.rrd_rows("probe+tcp", first - step, plast)
+            if first <= t <= plast]
     check(prow and all(v.get("up") not in (None,) and "nan" not in v["up"].lower()
                        and float(v["up"]) == 0.0 for _, v in prow),
           f"tcp probe RRD down (0) through the cut: {[v.get('up') for _, v in prow]}")
