@@ -1551,25 +1551,6 @@ int np_alerter_input(struct np_alerter *al, const struct np_alert_input *in)
     return rc;
 }
 
-/* Whether an interface is a site's uplink by its name or alias (the rule of
- * report_data.h, without its "fastest" fallback, which needs every interface). */
-static bool looks_uplink(const char *name, const char *alias)
-{
-    static const char *const words[] = {"uplink", "wan"};
-    const char *v[] = {name, alias};
-    for (size_t i = 0; i < 2; i++) {
-        for (size_t k = 0; v[i] && k < sizeof words / sizeof words[0]; k++) {
-            size_t n = strlen(words[k]);
-            for (const char *p = v[i]; *p; p++) {
-                if (strncasecmp(p, words[k], n) == 0) {
-                    return true;
-                }
-            }
-        }
-    }
-    return false;
-}
-
 /* Appends src to dst (cap bytes, len used) as far as it fits, cut bytewise
  * like snprintf; returns the new length. */
 static size_t put_str(char *dst, size_t cap, size_t len, const char *src)
@@ -1615,7 +1596,7 @@ void np_alerter_batch(struct np_alerter *al, const Netpulse__Batch *b)
             continue;
         }
         uint64_t rate = x->provisioned_bps;
-        if (!rate && site && site->circuit_bps && looks_uplink(x->if_name, x->if_alias)) {
+        if (!rate && site && site->circuit_bps && np_iface_named_uplink(x->if_name, x->if_alias)) {
             rate = site->circuit_bps;
         }
         if (!rate) {

@@ -254,15 +254,12 @@ static bool valid_listen(const char *s)
     return valid_port(colon + 1);
 }
 
+/* Empty, or a local socket by absolute path: rrd_store names files by
+ * absolute path, which rrdcached takes only over a local socket. */
 static bool valid_rrdcached(const char *s)
 {
-    if (!s[0]) {
-        return true;
-    }
-    if (strncmp(s, "unix:", 5) == 0) {
-        return s[5] == '/';
-    }
-    return !strpbrk(s, " \t");
+    const char *path = strncmp(s, "unix:", 5) == 0 ? s + 5 : s;
+    return !s[0] || path[0] == '/';
 }
 
 static char *join(const char *a, const char *b)
@@ -412,7 +409,7 @@ static int finish(struct np_config *cfg, struct np_collector_config **out, struc
     }
     if (!valid_rrdcached(s->rrdcached)) {
         ret = bad(cfg, s, "rrdcached", err,
-                  "rrdcached must be empty, unix:/ABSOLUTE/PATH, /ABSOLUTE/PATH or HOST[:PORT]");
+                  "rrdcached must be empty, unix:/ABSOLUTE/PATH or /ABSOLUTE/PATH (a local socket)");
         goto out_free_cfg;
     }
     if (!s->plain_http && (!s->tls_cert[0] || !s->tls_key[0])) {

@@ -967,8 +967,7 @@ static void after_apply(uv_work_t *w, int status)
             }
         }
     }
-    apply_release(ing);
-    apply_kick(ing);
+    apply_kick(ing); /* releases what finished, in order, then starts more */
     unpark(ing);
     check_drained(ing);
 }

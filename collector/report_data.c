@@ -1,5 +1,7 @@
 #include "report_data.h"
 
+#include "iface_key.h"
+
 #include "report_time.h"
 
 #include <ctype.h>
@@ -66,21 +68,6 @@ static int on_rate(int64_t from_ms, uint64_t rate_bps, void *ctx)
     return 0;
 }
 
-static bool contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; hay && *hay; hay++) {
-        size_t i = 0;
-        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == needle[i]) {
-            i++;
-        }
-        if (i == n) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Picks the uplink from the site's interfaces (see the header). */
 static void pick_uplink(json_t *ifaces, struct np_site_figures *f, const char *device,
                         const char *iface)
@@ -105,10 +92,7 @@ static void pick_uplink(json_t *ifaces, struct np_site_figures *f, const char *d
             }
             continue;
         }
-        score = (contains_ci(alias, "uplink") || contains_ci(alias, "wan") ||
-                 contains_ci(name, "uplink") || contains_ci(name, "wan"))
-                    ? 2
-                    : 1;
+        score = np_iface_named_uplink(name, alias) ? 2 : 1;
         if (score > best_score ||
             (score == best_score && json_integer_value(json_object_get(it, "speed_bps")) >
                                         json_integer_value(json_object_get(best, "speed_bps")))) {

@@ -629,6 +629,7 @@ struct daemon_batch {
     struct sent {
         struct last_entry *e;
         unsigned n_values;
+        bool failed; /* already taken back */
     } *sent;
     size_t sent_cap;
     unsigned n_failed;
@@ -654,7 +655,7 @@ static int batch_add(struct daemon_batch *db, struct last_entry *e, const char *
     if (num < 0) {
         return num;
     }
-    db->sent[num - 1] = (struct sent){e, (unsigned)n};
+    db->sent[num - 1] = (struct sent){e, (unsigned)n, false};
     return 0;
 }
 
@@ -665,6 +666,10 @@ static void batch_failed(struct daemon_batch *db, unsigned number, const char *m
 {
     struct sent *x = &db->sent[number - 1];
     struct stripe *st = stripe_for(db->store, x->e->path);
+    if (x->failed) {
+        return; /* reported by the daemon, then the stream broke */
+    }
+    x->failed = true;
     db->stats->written -= x->n_values;
     db->stats->errors += x->n_values;
     pthread_mutex_lock(&st->lock);

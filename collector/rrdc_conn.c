@@ -1,9 +1,6 @@
 #include "rrdc_conn.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +9,6 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#define DEFAULT_PORT "42217"
 
 struct np_rrdc_conn {
     int fd;
@@ -64,73 +59,6 @@ static int open_unix(const char *path, int *fd_out, struct np_err *err)
     return 0;
 }
 
-/* "host", "host:port", "[v6]" or "[v6]:port" into host and port. */
-static int split_host_port(const char *address, char *host, size_t host_len, char *port,
-                           size_t port_len)
-{
-    const char *h = address, *p = NULL;
-    size_t hl;
-    if (address[0] == '[') {
-        const char *close_br = strchr(address, ']');
-        if (!close_br || (close_br[1] != '\0' && close_br[1] != ':')) {
-            return -EINVAL;
-        }
-        h = address + 1;
-        hl = (size_t)(close_br - h);
-        p = close_br[1] == ':' ? close_br + 2 : NULL;
-    } else {
-        const char *colon = strchr(address, ':');
-        if (colon && strchr(colon + 1, ':')) {
-            hl = strlen(address); /* a bare IPv6 address */
-        } else {
-            hl = colon ? (size_t)(colon - address) : strlen(address);
-            p = colon ? colon + 1 : NULL;
-        }
-    }
-    if (hl == 0 || hl >= host_len || (p && (!p[0] || strlen(p) >= port_len))) {
-        return -EINVAL;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    snprintf(port, port_len, "%s", p ? p : DEFAULT_PORT);
-    return 0;
-}
-
-static int open_tcp(const char *address, int *fd_out, struct np_err *err)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
-    struct addrinfo *res = NULL;
-    char host[256], port[32];
-    int rc, ret = -ECONNREFUSED;
-
-    if (split_host_port(address, host, sizeof host, port, sizeof port) < 0) {
-        return np_err_set(err, -EINVAL, "rrdcached: malformed address: %s", address);
-    }
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        return np_err_set(err, -EHOSTUNREACH, "rrdcached: %s: %s", address, gai_strerror(rc));
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        int one = 1, fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            ret = -errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            ret = -errno;
-            close(fd);
-            continue;
-        }
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        freeaddrinfo(res);
-        *fd_out = fd;
-        return 0;
-    }
-    freeaddrinfo(res);
-    return np_err_set(err, ret, "rrdcached: connect to %s: %s", address, np_strerror(ret));
-}
-
 int np_rrdc_open(const char *address, struct np_rrdc_conn **out, struct np_err *err)
 {
     int fd = -1, ret;
@@ -138,13 +66,10 @@ int np_rrdc_open(const char *address, struct np_rrdc_conn **out, struct np_err *
     if (!address || !address[0]) {
         return np_err_set(err, -EINVAL, "rrdcached: no address");
     }
-    if (strncmp(address, "unix:", 5) == 0) {
-        ret = open_unix(address + 5, &fd, err);
-    } else if (address[0] == '/') {
-        ret = open_unix(address, &fd, err);
-    } else {
-        ret = open_tcp(address, &fd, err);
+    if (!np_rrdc_address_is_local(address)) {
+        return np_err_set(err, -EINVAL, "rrdcached: %s is not a local socket", address);
     }
+    ret = open_unix(strncmp(address, "unix:", 5) == 0 ? address + 5 : address, &fd, err);
     if (ret < 0) {
         return ret;
     }
@@ -206,7 +131,7 @@ int np_rrdc_cmds_add(struct np_rrdc_cmds *cmds, const char *verb, const char *pa
         return -E2BIG;
     }
     if (cmds->len + need > cmds->cap) {
-        size_t cap = cmds->cap ? cmds->cap : 16384;
+        size_t cap = cmds->cap ? cmds->cap : 512;
         while (cap < cmds->len + need) {
             cap *= 2;
         }

@@ -35,10 +35,10 @@ struct np_rrdc_cmds {
  * command added) and the daemon's message (a NUL-terminated line). */
 typedef void (*np_rrdc_error_cb)(void *ctx, unsigned number, const char *msg);
 
-/* Connects to address as librrd reads it: "unix:/path" or "/path" (a local
- * socket), else "host", "host:port" or "[v6]:port" (TCP, port 42217 by
- * default). Returns 0, or a negative errno / NP_ERRD with err naming the
- * address. Blocking; any thread. */
+/* Connects to a local socket, "unix:/path" or "/path" (rrd_store names files
+ * by absolute path, which rrdcached takes only locally). Returns 0, or a
+ * negative errno (-EINVAL for any other address) with err naming it.
+ * Blocking; any thread. */
 int np_rrdc_open(const char *address, struct np_rrdc_conn **out, struct np_err *err);
 
 /* Wraps a connected stream fd (tests, fuzzing); the connection owns fd.

@@ -2,6 +2,7 @@
 #include "web.h"
 
 #include "collector_config.h"
+#include "iface_key.h"
 #include "report.h"
 #include "rrd_graph.h"
 #include "rrd_store.h"
@@ -233,17 +234,6 @@ static void job_file(struct job *j)
     }
 }
 
-static int contains_ci(const char *hay, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (; hay && *hay; hay++) {
-        if (strncasecmp(hay, needle, n) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* The interface to draw: the one asked for (it must exist), else the uplink
  * as report_data.h picks it (alias or name with "uplink"/"wan", else the
  * fastest, else the first). */
@@ -267,8 +257,7 @@ static json_t *pick_iface(json_t *ifaces, const struct np_graph_req *r)
         }
         const char *alias = json_string_value(json_object_get(it, "if_alias"));
         const char *name = json_string_value(json_object_get(it, "if_name"));
-        if (contains_ci(alias, "uplink") || contains_ci(alias, "wan") ||
-            contains_ci(name, "uplink") || contains_ci(name, "wan")) {
+        if (np_iface_named_uplink(name, alias)) {
             return it;
         }
         json_int_t sp = json_integer_value(json_object_get(it, "speed_bps"));

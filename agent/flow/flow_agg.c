@@ -265,7 +265,7 @@ static inline __attribute__((always_inline)) bool stage(struct np_flow_agg *agg,
     struct np_pkt *pkt = &p->pkt;
     enum np_pkt_status status = NP_PKT_OK;
     if (dlt != NP_DLT_EN10MB || !np_pkt_decode_fast(data, caplen, wire_len, pkt)) {
-        status = np_pkt_decode(dlt, data, caplen, wire_len, pkt);
+        status = np_pkt_decode_general(dlt, data, caplen, wire_len, pkt);
     }
     uint16_t vlan = pkt->key.vlan;
     add(&st->vlan[vlan < NP_VLAN_SLOTS - 1 ? vlan : NP_VLAN_SLOTS - 1], n, bytes);

@@ -245,7 +245,8 @@ struct tally_set {
     size_t mask, used;
 };
 
-static size_t id_hash(const struct addr_id *a)
+/* 64 bits also on 32-bit targets: endpoint grouping buckets by the top bits. */
+static uint64_t id_hash(const struct addr_id *a)
 {
     uint64_t w[2], h;
     memcpy(w, a->id, sizeof w);
@@ -261,7 +262,7 @@ static size_t id_hash(const struct addr_id *a)
     h ^= h >> 31;
 #endif
     h = (h ^ (h >> 32)) * 0xbf58476d1ce4e5b9ull;
-    return (size_t)(h ^ (h >> 29));
+    return h ^ (h >> 29);
 }
 
 static int tally_init(struct tally_set *s, size_t cap)
@@ -274,7 +275,7 @@ static int tally_init(struct tally_set *s, size_t cap)
 
 static struct tally *tally_slot(struct tally_set *s, const struct addr_id *a)
 {
-    for (size_t i = id_hash(a) & s->mask;; i = (i + 1) & s->mask) {
+    for (size_t i = (size_t)id_hash(a) & s->mask;; i = (i + 1) & s->mask) {
         struct tally *t = &s->slot[i];
         if (t->id.family == 0 || memcmp(&t->id, a, sizeof *a) == 0) {
             return t;
@@ -517,7 +518,7 @@ static endpoint *grouped_endpoints(const struct np_flow_table *t, size_t *n_out)
             struct addr_id a = {.family = f->key.family};
             memcpy(a.id, side ? f->key.dst : f->key.src, 16);
             uint64_t ref = (uint64_t)(cursor - 1) << 1 | side;
-            ends[i++] = (uint64_t)id_hash(&a) << ENDPOINT_REF_BITS | ref;
+            ends[i++] = id_hash(&a) << ENDPOINT_REF_BITS | ref;
         }
     }
     if (sort_endpoints(ends, i) != 0) {

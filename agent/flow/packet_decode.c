@@ -471,6 +471,12 @@ enum np_pkt_status np_pkt_decode(int dlt, const uint8_t *data, uint32_t caplen, 
     if (dlt == NP_DLT_EN10MB && np_pkt_decode_fast(data, caplen, wire_len, out)) {
         return NP_PKT_OK;
     }
+    return np_pkt_decode_general(dlt, data, caplen, wire_len, out);
+}
+
+enum np_pkt_status np_pkt_decode_general(int dlt, const uint8_t *data, uint32_t caplen,
+                                         uint32_t wire_len, struct np_pkt *out)
+{
     memset(out, 0, sizeof *out);
     out->key.vlan = NP_VLAN_NONE;
     out->key.vlan_inner = NP_VLAN_NONE;

@@ -99,12 +99,17 @@ struct np_pkt {
 enum np_pkt_status np_pkt_decode(int dlt, const uint8_t *data, uint32_t caplen, uint32_t wire_len,
                                  struct np_pkt *out);
 
+/* np_pkt_decode without trying np_pkt_decode_fast first: for a caller that
+ * already did (the per-packet path), so a frame it refused is not tried twice. */
+enum np_pkt_status np_pkt_decode_general(int dlt, const uint8_t *data, uint32_t caplen,
+                                         uint32_t wire_len, struct np_pkt *out);
+
 /* The common frame, inline for the per-packet path: Ethernet (dlt
  * NP_DLT_EN10MB) with at most one 802.1Q tag, IPv4 without options or IPv6
  * without extension headers, not a fragment, TCP, UDP, ICMP or ICMPv6, every header
  * captured and consistent with the lengths. Fills *out completely and returns
  * true, exactly as np_pkt_decode would (which calls it first); returns false,
- * *out undefined, for every other frame: call np_pkt_decode then. */
+ * *out undefined, for every other frame: call np_pkt_decode_general then. */
 static inline uint16_t np_pkt_rd16(const uint8_t *p)
 {
     return (uint16_t)((unsigned)p[0] << 8 | p[1]);

@@ -30,7 +30,6 @@
 #define COL_OID_MAX 12
 #define MAX_ENGINE_ID 32      /* RFC 3411 SnmpEngineID: 5..32 octets */
 #define POOL_KEEP_ROWS 512    /* a pooled walk keeps row arrays up to this size */
-#define DEFAULT_CONCURRENT 32 /* [agent] snmp_max_concurrent when the section is absent */
 
 /* The ifTable/ifXTable columns walked in parallel. */
 enum col {
@@ -1497,12 +1496,6 @@ static int v3_keys(struct target *t, struct np_err *err)
     return 0;
 }
 
-static size_t max_concurrent_of(const struct np_config *cfg)
-{
-    const struct np_agent_settings *a = np_config_section(cfg, "agent");
-    return a && a->snmp_max_concurrent > 0 ? (size_t)a->snmp_max_concurrent : DEFAULT_CONCURRENT;
-}
-
 struct np_snmp_poller *np_snmp_poller_new(uv_loop_t *loop, const struct np_config *cfg,
                                           const struct np_snmp_callbacks *callbacks, void *ctx,
                                           struct np_err *err)
@@ -1522,7 +1515,7 @@ struct np_snmp_poller *np_snmp_poller_new(uv_loop_t *loop, const struct np_confi
         return NULL;
     }
     library_init();
-    size_t cap = max_concurrent_of(cfg);
+    size_t cap = (size_t)np_agent_settings(cfg)->snmp_max_concurrent; /* >= 1 */
     p->n_walks = p->n < cap ? p->n : cap;
     if (p->n_walks == 0) {
         p->n_walks = 1;

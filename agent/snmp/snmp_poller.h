@@ -129,8 +129,9 @@ struct np_snmp_poller_stats {
 
 /* Creates a poller for every [snmp NAME] section of cfg (borrowed; must
  * outlive the poller) on loop (borrowed). callbacks is copied; ctx is passed
- * back untouched. Resolves each target's host (blocking: call before the loop
- * runs) and derives v3 keys; opens no session yet. Returns NULL with err set
+ * back untouched. Resolves each target's host and derives v3 keys, blocking
+ * (at start, and on the loop thread at a reload: an unresolvable name costs
+ * the resolver's timeout there); opens no session yet. Returns NULL with err set
  * (NP_ESNMP, NP_ECONFIG, -ENOMEM). Loop thread. */
 struct np_snmp_poller *np_snmp_poller_new(uv_loop_t *loop, const struct np_config *cfg,
                                           const struct np_snmp_callbacks *callbacks, void *ctx,

@@ -154,9 +154,7 @@ ingest)
 
     # SIGHUP: new certificate and key for new connections; a bad file is refused.
     cp "$T/cert.pem" "$T/old-cert.pem"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj /CN=localhost -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-        -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl req"
+    np_make_cert
     kill -HUP "$CPID"
     for _ in $(seq 50); do grep -q "configuration reloaded" "$T/collector.log" && break; sleep 0.1; done
     [ "$(CURL "$(URL /healthz)")" = ok ] || fail "new certificate not served after SIGHUP"

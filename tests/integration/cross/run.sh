@@ -43,7 +43,8 @@ if ! readelf -h "$BUILD/agent/netpulse-agent" | grep -q "Machine:.*$MACHINE"; th
     exit 1
 fi
 
-ctest --test-dir "$BUILD" -L unit -E '^unit\.privdrop$' -j 2 --output-on-failure --timeout 600
+ctest --test-dir "$BUILD" -L unit -E '^unit\.privdrop$' -j 2 --output-on-failure --timeout 600 \
+    --no-tests=error
 t2=$(date +%s)
 echo "cross: $ARCH unit tests under qemu took $((t2 - t1))s"
 

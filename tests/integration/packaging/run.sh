@@ -123,7 +123,6 @@ for k in agent collector; do
         ok "/etc/netpulse/$k.conf root:netpulse 0640" ||
         fail "/etc/netpulse/$k.conf: $(stat -c '%U %g %a' "$ROOT/etc/netpulse/$k.conf")"
 done
-in_root man -w netpulse-agent.conf >/dev/null 2>&1 || true
 
 # Configs adjusted for loopback: the packaged files with a few keys set.
 np_collector_loopback 0
@@ -174,9 +173,8 @@ np_runs_as_netpulse "$APID" agent
 np_runs_as_netpulse "$CPID" collector
 find "$ROOT/var/lib/netpulse" -mindepth 1 ! -uid "$NP_UID" -printf '%p\n' |
     grep . && fail "files under /var/lib/netpulse not owned by netpulse" || ok "data owned by netpulse"
-kill -TERM "$APID" "$CPID"
-wait "$APID" || fail "agent exit status"
-wait "$CPID" || fail "collector exit status"
+np_stop "$APID" || fail "agent exit status"
+np_stop "$CPID" || fail "collector exit status"
 APID=""
 CPID=""
 
